@@ -1,0 +1,100 @@
+"""Who is calling: session cookie, HTTP Basic (for tools) or a Bearer token.
+
+Password hashing costs ~0.3 s by design, so a verified Basic credential is remembered for a short time under
+a hash of the credential (never the password itself); the cache is cleared when a user changes.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+
+from django.contrib.auth import authenticate as django_authenticate
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from rest_framework import authentication, exceptions
+from rest_framework.authtoken.models import Token
+
+BASIC_CACHE_SECONDS = 60
+_GENERATION_KEY = "accounts:auth-generation"
+
+
+def _generation() -> int:
+    return cache.get_or_set(_GENERATION_KEY, 1, None)
+
+
+def invalidate_credential_cache() -> None:
+    """Forget every remembered credential (called when any user, password or token changes)."""
+    try:
+        cache.incr(_GENERATION_KEY)
+    except ValueError:
+        cache.set(_GENERATION_KEY, 2, None)
+
+
+def _cached_user(kind: str, secret: str, resolve):
+    key = f"accounts:{kind}:{_generation()}:{hashlib.sha256(secret.encode()).hexdigest()}"
+    user_id = cache.get(key)
+    User = get_user_model()
+    if user_id is not None:
+        user = User.objects.filter(pk=user_id, is_active=True).first()
+        if user is not None:
+            return user
+    user = resolve()
+    if user is not None and user.is_active:
+        cache.set(key, user.pk, BASIC_CACHE_SECONDS)
+        return user
+    return None
+
+
+def user_from_basic(header_value: str):
+    """Return the user for an ``Authorization: Basic ...`` value, or None when it is wrong."""
+    try:
+        decoded = base64.b64decode(header_value.split(" ", 1)[1].strip(), validate=True).decode("utf-8")
+        username, password = decoded.split(":", 1)
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    return _cached_user("basic", decoded, lambda: django_authenticate(username=username, password=password))
+
+
+def user_from_token(key: str):
+    def resolve():
+        token = Token.objects.select_related("user").filter(key=key).first()
+        return token.user if token else None
+
+    return _cached_user("token", key, resolve)
+
+
+def user_from_authorization(header_value: str):
+    """Resolve an Authorization header (Basic or Bearer/Token); None when absent or invalid."""
+    scheme = header_value.split(" ", 1)[0].lower() if header_value else ""
+    if scheme == "basic":
+        return user_from_basic(header_value)
+    if scheme in {"bearer", "token"} and " " in header_value:
+        return user_from_token(header_value.split(" ", 1)[1].strip())
+    return None
+
+
+class CachedBasicAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.lower().startswith("basic "):
+            return None
+        user = user_from_basic(header)
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid username or password.")
+        return (user, None)
+
+    def authenticate_header(self, request) -> str:
+        return 'Basic realm="Lightbox"'
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme = header.split(" ", 1)[0].lower()
+        if scheme not in {"bearer", "token"}:
+            return None
+        user = user_from_authorization(header)
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        return (user, None)

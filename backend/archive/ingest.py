@@ -1,0 +1,192 @@
+"""The one way an instance enters the archive (STOW-RS, C-STORE, import_dicom, AI results).
+
+Order of work, so that nothing is ever half-stored: parse and check the whole file; move it into the store
+(atomic rename); index it in one transaction; if indexing fails, remove the file again. A SOP Instance UID
+sent twice with the same bytes is a success; with different bytes it is refused as a duplicate
+(0111H) and the first copy is kept.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from events.bus import publish
+from events.names import Event
+
+from .dicom import DicomError, FailureReason, ParsedInstance, parse_file
+from .models import Instance, Patient, Series, Study
+from .signals import instances_stored
+from .storage import get_storage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class StoreOutcome:
+    """What happened to one instance. ``status`` is "stored", "duplicate" (same bytes already held) or "failed"."""
+
+    status: str
+    sop_class_uid: str = ""
+    sop_instance_uid: str = ""
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    reason: str = ""
+    code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in {"stored", "duplicate"}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fp:
+        while chunk := fp.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _failed(reason: str, code: int, parsed: ParsedInstance | None = None) -> StoreOutcome:
+    outcome = StoreOutcome(status="failed", reason=reason, code=int(code))
+    if parsed is not None:
+        outcome.sop_class_uid = parsed.instance["sop_class_uid"]
+        outcome.sop_instance_uid = parsed.sop_instance_uid
+        outcome.study_instance_uid = parsed.study_instance_uid
+        outcome.series_instance_uid = parsed.series_instance_uid
+    return outcome
+
+
+def _duplicate_outcome(parsed: ParsedInstance, sha: str) -> StoreOutcome | None:
+    existing = Instance.objects.filter(sop_instance_uid=parsed.sop_instance_uid).values("sha256").first()
+    if existing is None:
+        return None
+    if existing["sha256"] == sha:
+        return StoreOutcome(
+            status="duplicate",
+            sop_class_uid=parsed.instance["sop_class_uid"],
+            sop_instance_uid=parsed.sop_instance_uid,
+            study_instance_uid=parsed.study_instance_uid,
+            series_instance_uid=parsed.series_instance_uid,
+        )
+    return _failed(
+        f"SOP Instance UID {parsed.sop_instance_uid} is already stored with different content; "
+        "the archive keeps the first copy (delete it first to replace it).",
+        FailureReason.DUPLICATE_SOP_INSTANCE,
+        parsed,
+    )
+
+
+def _index(parsed: ParsedInstance, key: str, size: int, sha: str) -> None:
+    p = parsed.patient
+    patient, created = Patient.objects.get_or_create(
+        patient_id=p["patient_id"], issuer_of_patient_id=p["issuer_of_patient_id"], defaults=p
+    )
+    if not created and not patient.patient_name and p["patient_name"]:
+        Patient.objects.filter(pk=patient.pk).update(**p)
+    study, _ = Study.objects.get_or_create(
+        study_instance_uid=parsed.study_instance_uid, defaults={**parsed.study, "patient": patient}
+    )
+    series, series_created = Series.objects.get_or_create(
+        series_instance_uid=parsed.series_instance_uid, defaults={**parsed.series, "study": study}
+    )
+    if series.study_id != study.pk:
+        raise DicomError(
+            f"Series {series.series_instance_uid} already belongs to another study.",
+            FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,
+        )
+    Instance.objects.create(
+        series=series,
+        storage_key=key,
+        file_size=size,
+        sha256=sha,
+        metadata=parsed.metadata_json,
+        frame_index=parsed.frame_index,
+        **parsed.instance,
+    )
+    Series.objects.filter(pk=series.pk).update(number_of_series_related_instances=F("number_of_series_related_instances") + 1)
+    modality = parsed.series["modality"]
+    study_update = {"number_of_study_related_instances": F("number_of_study_related_instances") + 1}
+    if series_created:
+        study_update["number_of_study_related_series"] = F("number_of_study_related_series") + 1
+    if modality and f"\\{modality}\\" not in study.modalities_in_study:
+        current = Study.objects.select_for_update().values_list("modalities_in_study", flat=True).get(pk=study.pk)
+        if f"\\{modality}\\" not in current:
+            study_update["modalities_in_study"] = (current or "\\") + f"{modality}\\"
+    Study.objects.filter(pk=study.pk).update(**study_update)
+
+
+def store_file(path: str | Path, *, expected_study_uid: str | None = None, consume: bool = False) -> StoreOutcome:
+    """Parse, check, store and index one file. Never raises for bad input: the outcome says why it failed.
+
+    ``consume``: the file is a staging file of the store and may be moved; otherwise it is copied.
+    """
+    path = Path(path)
+    parsed: ParsedInstance | None = None
+    try:
+        parsed = parse_file(path)
+        if expected_study_uid and parsed.study_instance_uid != expected_study_uid:
+            return _failed(
+                f"Instance belongs to study {parsed.study_instance_uid}, not {expected_study_uid} named in the URL.",
+                FailureReason.STUDY_UID_MISMATCH,
+                parsed,
+            )
+        sha = _sha256(path)
+        if (dup := _duplicate_outcome(parsed, sha)) is not None:
+            return dup
+        size = path.stat().st_size
+        storage = get_storage()
+        key = storage.put(path if consume else _copy_to_staging(path))
+        try:
+            with transaction.atomic():
+                _index(parsed, key, size, sha)
+        except IntegrityError:
+            storage.delete(key)
+            return _duplicate_outcome(parsed, sha) or _failed(
+                "The index refused the instance (a concurrent store of the same UIDs).",
+                FailureReason.PROCESSING_FAILURE,
+                parsed,
+            )
+        except BaseException:
+            storage.delete(key)
+            raise
+    except DicomError as exc:
+        return _failed(exc.reason, exc.code, parsed)
+    except OSError as exc:
+        logger.exception("storage failure for %s", path)
+        return _failed(f"The archive could not write the file: {exc.strerror or exc}", FailureReason.OUT_OF_RESOURCES, parsed)
+    return StoreOutcome(
+        status="stored",
+        sop_class_uid=parsed.instance["sop_class_uid"],
+        sop_instance_uid=parsed.sop_instance_uid,
+        study_instance_uid=parsed.study_instance_uid,
+        series_instance_uid=parsed.series_instance_uid,
+    )
+
+
+def _copy_to_staging(path: Path) -> Path:
+    fp, staged = get_storage().new_staging_file()
+    with fp, open(path, "rb") as src:
+        while chunk := src.read(1 << 20):
+            fp.write(chunk)
+    return staged
+
+
+def notify_stored(outcomes: list[StoreOutcome]) -> None:
+    """After a batch: one ``study.stored`` event per study, and the ``instances_stored`` signal."""
+    stored = [o for o in outcomes if o.status == "stored"]
+    if not stored:
+        return
+    by_study: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for o in stored:
+        by_study[o.study_instance_uid][o.series_instance_uid] += 1
+    for study_uid, series in by_study.items():
+        publish(Event.STUDY_STORED, study_uid, {"series": dict(series), "instances": sum(series.values())})
+    try:
+        instances_stored.send(sender=Instance, outcomes=stored)
+    except Exception:
+        logger.exception("an instances_stored receiver failed")

@@ -1,0 +1,56 @@
+"""The storage contract. Keys are chosen by the server (random), never derived from anything a client sent."""
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import BinaryIO
+
+
+class Storage(ABC):
+    """Stores whole files atomically and reads byte ranges of them back."""
+
+    @abstractmethod
+    def put(self, src: Path) -> str:
+        """Take a finished file from :meth:`staging_dir` (consumed) and return its new key. Atomic."""
+
+    @abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """Open a stored file for binary reading (seekable)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove a stored file; a missing file is not an error."""
+
+    @abstractmethod
+    def staging_dir(self) -> Path:
+        """A local folder for uploads in progress (on the same file system as the store, where there is one)."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A path on this machine for zero-copy reads, or None (object stores)."""
+        return None
+
+    def read_ranges(self, key: str, ranges: list[list[int]]) -> list[bytes]:
+        """The bytes at each ``[offset, length]``, read through one open file."""
+        with self.open(key) as fp:
+            out = []
+            for offset, length in ranges:
+                fp.seek(offset)
+                data = fp.read(length)
+                if len(data) != length:
+                    raise OSError(f"stored file {key} is shorter than its index says")
+                out.append(data)
+            return out
+
+    def new_staging_file(self, suffix: str = ".part") -> tuple[BinaryIO, Path]:
+        directory = self.staging_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=directory, suffix=suffix)
+        return os.fdopen(fd, "wb"), Path(name)
+
+    @staticmethod
+    def new_key() -> str:
+        token = secrets.token_hex(16)
+        return f"{token[:2]}/{token[2:4]}/{token}.dcm"

@@ -1,0 +1,30 @@
+"""ASGI entry point: HTTP goes to Django, websockets to the event bus consumers."""
+import os
+import sys
+from pathlib import Path
+
+_root = Path(__file__).resolve().parent.parent.parent
+for _p in (str(_root / "backend"), str(_root)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lightbox.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from events.auth import auth_stack  # noqa: E402
+from events.routing import websocket_urlpatterns  # noqa: E402
+
+from lightbox.lifespan import LifespanBinder  # noqa: E402
+
+application = LifespanBinder(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(auth_stack(URLRouter(websocket_urlpatterns))),
+        }
+    )
+)
