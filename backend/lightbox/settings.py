@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "analysis",
     "viewer",
     "demo",
+    "lightbox",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,71 @@
+/**
+ * Cornerstone3D start-up, done once per page: rendering core, the DICOM image loader (wadors: and wadouri:),
+ * the streaming volume loader for MPR, and the tools. Everything Cornerstone-specific that is global lives here.
+ */
+import {
+  cornerstoneStreamingImageVolumeLoader,
+  imageLoadPoolManager,
+  imageRetrievalPoolManager,
+  init as coreInit,
+  Enums,
+  volumeLoader,
+} from '@cornerstonejs/core';
+import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
+import * as tools from '@cornerstonejs/tools';
+
+export interface RenderSupport {
+  webgl: boolean;
+  reason?: string;
+}
+
+let started: RenderSupport | undefined;
+
+/** Is a WebGL2 context available? MPR needs it; stacks fall back to the CPU path without it. */
+export function detectWebGL(): RenderSupport {
+  try {
+    const c = document.createElement('canvas');
+    const gl = c.getContext('webgl2');
+    if (!gl) return { webgl: false, reason: 'This browser offers no WebGL2 context (hardware acceleration off or blocked).' };
+    return { webgl: true };
+  } catch (e) {
+    return { webgl: false, reason: `WebGL failed to start: ${(e as Error).message}` };
+  }
+}
+
+export const TOOL_CLASSES = [
+  tools.WindowLevelTool,
+  tools.PanTool,
+  tools.ZoomTool,
+  tools.StackScrollTool,
+  tools.PlanarRotateTool,
+  tools.LengthTool,
+  tools.AngleTool,
+  tools.EllipticalROITool,
+  tools.RectangleROITool,
+  tools.ProbeTool,
+  tools.ArrowAnnotateTool,
+  tools.CrosshairsTool,
+];
+
+export function startCornerstone(): RenderSupport {
+  if (started) return started;
+  const support = detectWebGL();
+  coreInit(support.webgl ? undefined : ({ rendering: { useCPURendering: true } } as never));
+  // Two decode workers on small machines, more where there are cores to spare.
+  const cores = navigator.hardwareConcurrency || 2;
+  loaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores - 1)) });
+  volumeLoader.registerUnknownVolumeLoader(cornerstoneStreamingImageVolumeLoader as never);
+  volumeLoader.registerVolumeLoader('cornerstoneStreamingImageVolume', cornerstoneStreamingImageVolumeLoader as never);
+
+  // Keep the network queue short so our priorities (current slice first, then outward) decide the order,
+  // instead of the browser's own FIFO of pending requests.
+  imageRetrievalPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Interaction, 6);
+  imageRetrievalPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, 6);
+  imageLoadPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, 12);
+
+  tools.init();
+  for (const T of TOOL_CLASSES) tools.addTool(T as never);
+  // Measurements in mm are shown with two decimals.
+  started = support;
+  return support;
+}

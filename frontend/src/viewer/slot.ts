@@ -1,0 +1,251 @@
+/**
+ * One viewport cell of the grid: the Cornerstone element, its overlay, slice slider, progress bar and
+ * messages. A slot shows either a stack of one series or one plane of an MPR.
+ */
+import { Enums, RenderingEngine, Types, cache, eventTarget } from '@cornerstonejs/core';
+import { DicomJson } from '../api/dicomjson';
+import { h } from '../util/dom';
+import { Overlay } from './overlay';
+import { Prefetcher, PrefetchProgress } from './prefetch';
+import { LoadedSeries } from './series';
+import { windowFromRange } from './presets';
+
+export type SlotKind = 'empty' | 'stack' | 'mpr';
+
+export interface SlotTimings {
+  requested: number;
+  firstImage?: number;
+  allLoaded?: number;
+}
+
+export class Slot {
+  readonly host: HTMLElement;
+  readonly element: HTMLDivElement;
+  readonly overlay = new Overlay();
+  readonly slider: HTMLInputElement;
+  readonly progress: HTMLElement;
+  readonly message: HTMLElement;
+  readonly viewportId: string;
+  kind: SlotKind = 'empty';
+  series?: LoadedSeries;
+  prefetcher?: Prefetcher;
+  orientation?: string;
+  timings?: SlotTimings;
+  private listeners: [EventTarget, string, EventListener][] = [];
+  private generation = 0;
+
+  constructor(
+    readonly index: number,
+    private readonly engine: RenderingEngine,
+    private readonly studyAttrs: () => DicomJson | undefined,
+  ) {
+    this.viewportId = `vp-${index}`;
+    this.element = h('div', { class: 'cs-element', 'data-viewport': this.viewportId }) as HTMLDivElement;
+    this.element.addEventListener('contextmenu', (e) => e.preventDefault());
+    this.slider = h('input', { type: 'range', class: 'slice-slider', min: 1, max: 1, value: 1, 'aria-label': 'Slice', orient: 'vertical' });
+    this.progress = h('div', { class: 'load-progress', hidden: true }, h('div', { class: 'bar' }), h('span', { class: 'label' }));
+    this.message = h('div', { class: 'slot-message', hidden: true, role: 'alert' });
+    this.host = h('div', { class: 'slot', 'data-slot': index }, this.element, this.overlay.el, this.slider, this.progress, this.message);
+    this.slider.addEventListener('input', () => {
+      const vp = this.stackViewport();
+      if (vp) void vp.setImageIdIndex(Number(this.slider.value) - 1).catch(() => undefined);
+    });
+    this.showMessage('Drag a series here, or click one in the series list.', 'hint');
+  }
+
+  viewport(): Types.IViewport | undefined {
+    try {
+      return this.engine.getViewport(this.viewportId);
+    } catch {
+      return undefined;
+    }
+  }
+
+  stackViewport(): Types.IStackViewport | undefined {
+    return this.kind === 'stack' ? (this.viewport() as Types.IStackViewport | undefined) : undefined;
+  }
+
+  showMessage(text: string, kind: 'hint' | 'error' | 'info' = 'info'): void {
+    this.message.textContent = text;
+    this.message.dataset.kind = kind;
+    this.message.hidden = false;
+  }
+
+  hideMessage(): void {
+    this.message.hidden = true;
+  }
+
+  private on(target: EventTarget, type: string, fn: EventListener): void {
+    target.addEventListener(type, fn);
+    this.listeners.push([target, type, fn]);
+  }
+
+  /** Tear down whatever the slot shows (listeners, prefetch, Cornerstone viewport). */
+  clear(): void {
+    this.generation++;
+    for (const [t, type, fn] of this.listeners) t.removeEventListener(type, fn);
+    this.listeners = [];
+    this.prefetcher?.stop();
+    this.prefetcher = undefined;
+    if (this.viewport()) this.engine.disableElement(this.viewportId);
+    this.kind = 'empty';
+    this.series = undefined;
+    this.orientation = undefined;
+    this.slider.hidden = true;
+    this.progress.hidden = true;
+    this.overlay.update({ index: 0, total: 0 });
+  }
+
+  /** Show a series as a stack, first the image at `startIndex`, then everything around it. */
+  async showStack(series: LoadedSeries, startIndex: number, onProgress?: (p: PrefetchProgress) => void): Promise<void> {
+    this.clear();
+    const gen = this.generation;
+    this.timings = { requested: performance.now() };
+    this.kind = 'stack';
+    this.series = series;
+    if (!series.imageIds.length) {
+      this.showMessage('This series holds no images (for example a structured report).', 'info');
+      return;
+    }
+    this.engine.enableElement({
+      viewportId: this.viewportId,
+      type: Enums.ViewportType.STACK,
+      element: this.element,
+      defaultOptions: { background: [0, 0, 0] },
+    });
+    this.hideMessage();
+    this.showMessage('Loading…', 'info');
+    const vp = this.viewport() as Types.IStackViewport;
+    const n = series.imageIds.length;
+    this.slider.max = String(n);
+    this.slider.value = String(startIndex + 1);
+    this.slider.hidden = n < 2;
+
+    this.on(this.element, Enums.Events.STACK_NEW_IMAGE, ((e: CustomEvent) => {
+      const idx = e.detail.imageIdIndex as number;
+      this.slider.value = String(idx + 1);
+      this.prefetcher?.setFocus(idx);
+      this.updateOverlay();
+    }) as EventListener);
+    this.on(this.element, Enums.Events.VOI_MODIFIED, () => this.updateOverlay());
+    this.on(this.element, Enums.Events.CAMERA_MODIFIED, () => this.updateOverlay());
+    this.on(eventTarget, Enums.Events.IMAGE_LOAD_FAILED, ((e: CustomEvent) => {
+      const id = e.detail?.imageId as string | undefined;
+      if (id && id === vp.getCurrentImageId()) this.showDecodeError(e.detail?.error);
+    }) as EventListener);
+
+    try {
+      await vp.setStack(series.imageIds, startIndex);
+    } catch (err) {
+      if (gen !== this.generation) return;
+      this.showDecodeError(err);
+      return;
+    }
+    if (gen !== this.generation) return;
+    vp.render();
+    this.hideMessage();
+    this.timings.firstImage = performance.now();
+    this.updateOverlay();
+
+    this.prefetcher = new Prefetcher(series.imageIds, (p) => {
+      this.renderProgress(p);
+      if (p.done && this.timings && !this.timings.allLoaded) this.timings.allLoaded = performance.now();
+      onProgress?.(p);
+    });
+    this.prefetcher.start(startIndex);
+  }
+
+  private showDecodeError(err: unknown): void {
+    const detail = (err as { message?: string; error?: { message?: string } })?.message ?? (err as { error?: { message?: string } })?.error?.message ?? '';
+    const status = (err as { status?: number; request?: { status?: number } })?.request?.status ?? (err as { status?: number })?.status;
+    const text =
+      status === 0 || (typeof navigator !== 'undefined' && !navigator.onLine)
+        ? 'The image could not be fetched: the connection to the server was lost.'
+        : status && status >= 400
+          ? `The image could not be fetched (HTTP ${status}).`
+          : `This image could not be decoded${detail ? `: ${detail}` : '.'}`;
+    this.showMessage(text, 'error');
+  }
+
+  private renderProgress(p: PrefetchProgress): void {
+    const bar = this.progress.querySelector('.bar') as HTMLElement;
+    const label = this.progress.querySelector('.label') as HTMLElement;
+    const pct = p.total ? Math.round(((p.loaded + p.failed) / p.total) * 100) : 100;
+    bar.style.width = `${pct}%`;
+    label.textContent = p.failed ? `${p.loaded}/${p.total} (${p.failed} failed)` : `${p.loaded}/${p.total}`;
+    this.progress.hidden = p.done && !p.failed;
+    this.progress.dataset.done = String(p.done);
+  }
+
+  /** Show one plane of a volume (MPR). The caller sets the volume on all three planes together. */
+  enableOrthographic(orientation: 'axial' | 'sagittal' | 'coronal', series: LoadedSeries): void {
+    this.clear();
+    this.kind = 'mpr';
+    this.series = series;
+    this.orientation = orientation;
+    const axis = { axial: Enums.OrientationAxis.AXIAL, sagittal: Enums.OrientationAxis.SAGITTAL, coronal: Enums.OrientationAxis.CORONAL }[orientation];
+    this.engine.enableElement({
+      viewportId: this.viewportId,
+      type: Enums.ViewportType.ORTHOGRAPHIC,
+      element: this.element,
+      defaultOptions: { orientation: axis, background: [0, 0, 0] },
+    });
+    this.hideMessage();
+    this.on(this.element, Enums.Events.VOI_MODIFIED, () => this.updateOverlay());
+    this.on(this.element, Enums.Events.CAMERA_MODIFIED, () => this.updateOverlay());
+    this.on(this.element, Enums.Events.VOLUME_NEW_IMAGE, () => this.updateOverlay());
+  }
+
+  updateOverlay(): void {
+    const vp = this.viewport();
+    if (!vp || !this.series) return;
+    let instance: DicomJson | undefined;
+    let index = 0;
+    let total = 0;
+    let window: { width: number; center: number } | undefined;
+    let invert = false;
+    try {
+      const props = (vp as Types.IStackViewport).getProperties() as { voiRange?: { lower: number; upper: number }; invert?: boolean };
+      if (props.voiRange) window = windowFromRange(props.voiRange);
+      invert = !!props.invert;
+    } catch {
+      /* not ready */
+    }
+    if (this.kind === 'stack') {
+      const s = vp as Types.IStackViewport;
+      index = s.getCurrentImageIdIndex();
+      total = this.series.imageIds.length;
+      instance = this.series.instanceOf.get(s.getCurrentImageId());
+    } else {
+      instance = this.series.instanceOf.get(this.series.imageIds[0]);
+      try {
+        const v = vp as Types.IVolumeViewport;
+        index = v.getSliceIndex();
+        total = v.getNumberOfSlices();
+      } catch {
+        /* not ready */
+      }
+    }
+    let zoom: number | undefined;
+    try {
+      zoom = (vp as Types.IStackViewport).getZoom();
+    } catch {
+      zoom = undefined;
+    }
+    this.overlay.update({
+      patient: this.studyAttrs(),
+      instance,
+      index,
+      total,
+      window,
+      zoom,
+      invert,
+      orientation: this.orientation ? this.orientation[0].toUpperCase() + this.orientation.slice(1) : undefined,
+    });
+  }
+
+  /** For tests and the benchmark: how much of the stack is in the cache. */
+  cachedCount(): number {
+    return this.series ? this.series.imageIds.filter((id) => !!cache.getImage(id)).length : 0;
+  }
+}
