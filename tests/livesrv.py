@@ -1,9 +1,9 @@
 """A real Lightbox server process for tests: `manage.py serve` on free ports with its own data folder.
 
 Tests talk to it with real clients (dicomweb-client, pynetdicom, storescu, websockets, Chromium).
-With ``LIGHTBOX_TEST_DATABASE_URL`` (PostgreSQL) and ``LIGHTBOX_TEST_REDIS_URL`` set, the server runs the
-production path (its own fresh database, Redis broker and channel layer) and a Celery worker runs as a
-separate process.
+With ``LIGHTBOX_TEST_MODE=production`` (and ``LIGHTBOX_TEST_DATABASE_URL``, ``LIGHTBOX_TEST_REDIS_URL``), the
+server runs the production path: its own fresh PostgreSQL database, Redis as broker and channel layer, and a
+Celery worker as a separate process.
 """
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def make_live_server(data_dir: Path, *, production: bool | None = None) -> LiveS
     db_url = os.environ.get("LIGHTBOX_TEST_DATABASE_URL")
     redis_url = os.environ.get("LIGHTBOX_TEST_REDIS_URL")
     if production is None:
-        production = bool(db_url and redis_url)
+        production = os.environ.get("LIGHTBOX_TEST_MODE", "embedded") == "production"
     if production:
         if not (db_url and redis_url):
             raise RuntimeError("production mode needs LIGHTBOX_TEST_DATABASE_URL and LIGHTBOX_TEST_REDIS_URL")

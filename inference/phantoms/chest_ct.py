@@ -31,7 +31,15 @@ __all__ = ["make_chest_ct", "DEMO_CT_SHAPE", "DEMO_CT_SPACING"]
 DEMO_CT_SHAPE: tuple[int, int, int] = (300, 512, 512)
 DEMO_CT_SPACING: tuple[float, float, float] = (1.25, 0.7, 0.7)
 
-_AIR, _FAT, _SOFT, _BONE_CORTEX, _BONE_CANCELLOUS, _DISC, _CSF = -1000.0, -100.0, 40.0, 700.0, 300.0, 70.0, 15.0
+_AIR, _FAT, _SOFT, _BONE_CORTEX, _BONE_CANCELLOUS, _DISC, _CSF = (
+    -1000.0,
+    -100.0,
+    40.0,
+    700.0,
+    300.0,
+    70.0,
+    15.0,
+)
 _COARSE_MM = (2.5, 1.4, 1.4)  # largest cell used for the big structures (z, y, x)
 
 
@@ -74,7 +82,9 @@ def _check_args(seed: int, shape, spacing, n_nodules, noise_sigma, diameter_rang
         raise ValueError(f"noise_sigma must be >= 0, got {noise_sigma!r}.")
     lo, hi = diameter_range
     if not 2.0 <= lo <= hi <= 40.0:
-        raise ValueError(f"nodule_diameter_range must satisfy 2 <= low <= high <= 40 mm, got {diameter_range!r}.")
+        raise ValueError(
+            f"nodule_diameter_range must satisfy 2 <= low <= high <= 40 mm, got {diameter_range!r}."
+        )
 
 
 def _random_anatomy(rng: np.random.Generator, fov_xy: float, z_lo: float, z_hi: float) -> _Anatomy:
@@ -155,7 +165,9 @@ def _lung_mask(a: _Anatomy, zc: np.ndarray, yc: np.ndarray, xc: np.ndarray) -> n
 def _ellipsoid(c: tuple[float, ...], zc, yc, xc) -> np.ndarray:
     cx, cy, cz, rx, ry, rz = c
     return (
-        ((xc[None, None, :] - cx) / rx) ** 2 + ((yc[None, :, None] - cy) / ry) ** 2 + ((zc[:, None, None] - cz) / rz) ** 2
+        ((xc[None, None, :] - cx) / rx) ** 2
+        + ((yc[None, :, None] - cy) / ry) ** 2
+        + ((zc[:, None, None] - cz) / rz) ** 2
     ) <= 1
 
 
@@ -166,7 +178,11 @@ def _vessel_fraction(a: _Anatomy, rng: np.random.Generator, coords, edge_mm: flo
     height = a.z_top - a.z_base
     for lung in a.lungs:
         hilum = np.array(
-            [lung["cx"] - lung["side"] * 0.55 * lung["rx"], lung["cy"] - 0.05 * lung["ry"], a.z_base + 0.5 * height]
+            [
+                lung["cx"] - lung["side"] * 0.55 * lung["rx"],
+                lung["cy"] - 0.05 * lung["ry"],
+                a.z_base + 0.5 * height,
+            ]
         )
         for _ in range(6):
             d = rng.normal(size=3)
@@ -184,7 +200,9 @@ def _vessel_fraction(a: _Anatomy, rng: np.random.Generator, coords, edge_mm: flo
     return frac
 
 
-def _render_coarse(a: _Anatomy, rng: np.random.Generator, coords, edge_mm: float) -> tuple[np.ndarray, np.ndarray]:
+def _render_coarse(
+    a: _Anatomy, rng: np.random.Generator, coords, edge_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
     zc, yc, xc = coords
     z = zc[:, None, None]
     y2 = yc[:, None]
@@ -224,7 +242,11 @@ def _render_coarse(a: _Anatomy, rng: np.random.Generator, coords, edge_mm: float
     # Ribs: an oblique band inside the body wall; sternum in front.
     r_in = np.sqrt(e_in)
     wall = (a.ax - a.fat) * (1 - r_in)
-    band = (wall > 3 * a.scale) & (wall < 11 * a.scale) & ~((y2 < a.by - 0.5 * a.ay) & (np.abs(x2 - a.bx) < 0.25 * a.ax))
+    band = (
+        (wall > 3 * a.scale)
+        & (wall < 11 * a.scale)
+        & ~((y2 < a.by - 0.5 * a.ay) & (np.abs(x2 - a.bx) < 0.25 * a.ax))
+    )
     phase = (z + 0.35 * (y2 - a.by)[None] - a.rib_phase) % a.rib_period
     in_z = (z > a.z_base - 40) & (z < a.z_top + 10)
     ribs = band[None] & (phase < a.rib_height) & in_z
@@ -262,7 +284,12 @@ def _place_nodules(
         idx_y = np.rint((points[:, 1] - yc[0]) / steps[1]).astype(int)
         idx_x = np.rint((points[:, 0] - xc[0]) / steps[2]).astype(int)
         ok = (
-            (idx_z >= 0) & (idx_z < zc.size) & (idx_y >= 0) & (idx_y < yc.size) & (idx_x >= 0) & (idx_x < xc.size)
+            (idx_z >= 0)
+            & (idx_z < zc.size)
+            & (idx_y >= 0)
+            & (idx_y < yc.size)
+            & (idx_x >= 0)
+            & (idx_x < xc.size)
         )
         if not ok.all():
             return False

@@ -57,7 +57,9 @@ def make_chest_radiograph(
         raise ValueError(f"spacing must be positive (mm), got {spacing!r}.")
     lo, hi = nodule_diameter_range
     if not 2 <= lo <= hi <= 60:
-        raise ValueError(f"nodule_diameter_range must satisfy 2 <= low <= high <= 60 mm, got {nodule_diameter_range!r}.")
+        raise ValueError(
+            f"nodule_diameter_range must satisfy 2 <= low <= high <= 60 mm, got {nodule_diameter_range!r}."
+        )
     rng = np.random.default_rng(int(seed))
     rows, cols = int(size[0]), int(size[1])
     half_w = cols * spacing / 2  # mm per unit of u
@@ -77,7 +79,12 @@ def make_chest_radiograph(
         au = rng.uniform(0.26, 0.32)
         lungs.append((cu, lung_v, au, lung_av))
         t = t - 150 * 0.8 * _ellipse_depth(u, v, cu, lung_v, au, lung_av)
-    heart = (rng.uniform(0.05, 0.15), lung_v + lung_av * rng.uniform(0.45, 0.6), rng.uniform(0.28, 0.34), 0.26)
+    heart = (
+        rng.uniform(0.05, 0.15),
+        lung_v + lung_av * rng.uniform(0.45, 0.6),
+        rng.uniform(0.28, 0.34),
+        0.26,
+    )
     heart_depth = _ellipse_depth(u, v, *heart)
     t = t + 45 * heart_depth
     t = np.where(t > 0, np.maximum(t, 25.0), t)
@@ -107,10 +114,18 @@ def make_chest_radiograph(
     for k in range(10):
         v0 = lung_v - lung_av + 0.05 + k * rib_gap
         centre = v0 + 0.35 * (np.abs(u) - 0.05) ** 2 + 0.25 * np.abs(u) * 0.5
-        band = np.clip((rib_w - np.abs(v - centre)) / px + 0.5, 0, 1) * (np.abs(u) > 0.06) * (np.abs(u) < body_a - 0.04)
+        band = (
+            np.clip((rib_w - np.abs(v - centre)) / px + 0.5, 0, 1)
+            * (np.abs(u) > 0.06)
+            * (np.abs(u) < body_a - 0.04)
+        )
         t = t + 1.8 * 10 * band
     clav_v = lung_v - lung_av + rng.uniform(0.0, 0.05)
-    clav = np.clip((0.025 - np.abs(v - (clav_v - 0.15 * np.abs(u)))) / px + 0.5, 0, 1) * (np.abs(u) > 0.08) * (np.abs(u) < 0.55)
+    clav = (
+        np.clip((0.025 - np.abs(v - (clav_v - 0.15 * np.abs(u)))) / px + 0.5, 0, 1)
+        * (np.abs(u) > 0.08)
+        * (np.abs(u) < 0.55)
+    )
     t = t + 1.8 * 12 * clav
 
     has_nodule = bool(rng.random() < 0.5) if nodule is None else bool(nodule)
@@ -123,7 +138,9 @@ def make_chest_radiograph(
             cu, cv, au, av = lungs[int(rng.integers(2))]
             nu, nv = cu + rng.uniform(-1, 1) * au, cv + rng.uniform(-1, 1) * av
             inside_lung = ((nu - cu) / (au - r_u)) ** 2 + ((nv - cv) / (av - r_u)) ** 2 <= 0.85
-            off_heart = ((nu - heart[0]) / (heart[2] + r_u)) ** 2 + ((nv - heart[1]) / (heart[3] + r_u)) ** 2 > 1
+            off_heart = ((nu - heart[0]) / (heart[2] + r_u)) ** 2 + (
+                (nv - heart[1]) / (heart[3] + r_u)
+            ) ** 2 > 1
             if inside_lung and off_heart:
                 break
         d = np.hypot(u - nu, v - nv) * half_w
@@ -133,9 +150,19 @@ def make_chest_radiograph(
         row = (nv / (rows / cols) + 1) / 2 * rows - 0.5
         col = (nu + 1) / 2 * cols - 0.5
         nodules.append(
-            RadiographNodule(center_px=(float(row), float(col)), center_mm=(row * spacing, col * spacing), diameter_mm=diameter)
+            RadiographNodule(
+                center_px=(float(row), float(col)),
+                center_mm=(row * spacing, col * spacing),
+                diameter_mm=diameter,
+            )
         )
 
     t = t + rng.normal(scale=noise_sigma, size=t.shape).astype(np.float32)
     image = np.clip(100 + t * 11.0, 0, 4095).astype(np.uint16)
-    return RadiographPhantom(image=image, spacing=(float(spacing), float(spacing)), nodules=nodules, nodule_mask=mask, seed=int(seed))
+    return RadiographPhantom(
+        image=image,
+        spacing=(float(spacing), float(spacing)),
+        nodules=nodules,
+        nodule_mask=mask,
+        seed=int(seed),
+    )

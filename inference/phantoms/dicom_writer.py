@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
-    CTImageStorage,
+    PYDICOM_IMPLEMENTATION_UID,
     ComputedRadiographyImageStorage,
+    CTImageStorage,
     DigitalXRayImageStorageForPresentation,
     ExplicitVRLittleEndian,
     MRImageStorage,
-    PYDICOM_IMPLEMENTATION_UID,
     generate_uid,
 )
 
@@ -39,7 +39,9 @@ def _check_common(patient_name: str, patient_id: str, study_date: str | None) ->
     if not isinstance(patient_name, str) or not patient_name or len(patient_name) > 64:
         raise ValueError(f"patient_name must be a DICOM PN such as 'Phantom^Alice', got {patient_name!r}.")
     if not isinstance(patient_id, str) or not patient_id or len(patient_id) > 64:
-        raise ValueError(f"patient_id must be a non-empty string of at most 64 characters, got {patient_id!r}.")
+        raise ValueError(
+            f"patient_id must be a non-empty string of at most 64 characters, got {patient_id!r}."
+        )
     if study_date is not None and (len(study_date) != 8 or not study_date.isdigit()):
         raise ValueError(f"study_date must be YYYYMMDD, got {study_date!r}.")
 
@@ -326,7 +328,9 @@ def write_cr(
     _check_common(patient_name, patient_id, study_date)
     date, now_time = _now_date_time(study_date)
     ds = _base_dataset(
-        sop_class_uid=ComputedRadiographyImageStorage if modality == "CR" else DigitalXRayImageStorageForPresentation,
+        sop_class_uid=ComputedRadiographyImageStorage
+        if modality == "CR"
+        else DigitalXRayImageStorageForPresentation,
         modality=modality,
         patient_name=patient_name,
         patient_id=patient_id,

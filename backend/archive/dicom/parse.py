@@ -162,7 +162,8 @@ def _check_lengths(path: Path, size: int, ts: str) -> None:
             read_preamble(fp, False)
             _read_file_meta_info(fp)
             for raw in data_element_generator(fp, uid.is_implicit_VR, uid.is_little_endian, defer_size=256):
-                if raw.length != 0xFFFFFFFF and raw.value_tell + raw.length > size:
+                length = getattr(raw, "length", None)  # sequences come back parsed, without a length
+                if length is not None and length != 0xFFFFFFFF and raw.value_tell + length > size:
                     raise DicomError(
                         f"Element {raw.tag} claims {raw.length} bytes at byte {raw.value_tell}, past the end of "
                         f"the file ({size} bytes): the file is truncated."

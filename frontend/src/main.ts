@@ -1,0 +1,43 @@
+/** Entry point: one page, two routes (`/` study list, `/viewer/<StudyInstanceUID>`). */
+import './styles/app.css';
+import { HttpError, getMe, redirectToLogin } from './api/http';
+import { showBanner } from './util/dom';
+
+export function route(pathname: string): { page: 'list' } | { page: 'viewer'; study: string } | { page: 'unknown' } {
+  const m = /^\/viewer\/([0-9.]+)\/?$/.exec(pathname);
+  if (m) return { page: 'viewer', study: m[1] };
+  if (pathname === '/' || pathname === '/index.html') return { page: 'list' };
+  return { page: 'unknown' };
+}
+
+async function main(): Promise<void> {
+  const root = document.getElementById('app')!;
+  let me;
+  try {
+    me = await getMe();
+  } catch (e) {
+    if (e instanceof HttpError && (e.status === 401 || e.status === 403)) return redirectToLogin();
+    root.textContent = 'The Lightbox server could not be reached. Check the connection and reload the page.';
+    return;
+  }
+  const r = route(location.pathname);
+  if (r.page === 'viewer') {
+    // The viewer (Cornerstone3D) is a separate chunk: the study list stays small and fast.
+    const { mountViewer } = await import('./viewer/app');
+    await mountViewer(root, r.study, me);
+  } else if (r.page === 'list') {
+    const { mountStudyList } = await import('./studylist/page');
+    mountStudyList(root, me);
+  } else {
+    root.textContent = 'Page not found.';
+  }
+}
+
+window.addEventListener('unhandledrejection', (e) => {
+  console.error('[lightbox]', e.reason);
+});
+
+main().catch((e) => {
+  console.error(e);
+  showBanner(`Lightbox failed to start: ${(e as Error).message}`);
+});
