@@ -123,9 +123,18 @@ def _index(parsed: ParsedInstance, key: str, size: int, sha: str) -> None:
 def store_file(path: str | Path, *, expected_study_uid: str | None = None, consume: bool = False) -> StoreOutcome:
     """Parse, check, store and index one file. Never raises for bad input: the outcome says why it failed.
 
-    ``consume``: the file is a staging file of the store and may be moved; otherwise it is copied.
+    ``consume``: the file is a staging file of the store and is moved (or removed when not stored);
+    otherwise it is copied and left alone.
     """
     path = Path(path)
+    try:
+        return _store(path, expected_study_uid, consume)
+    finally:
+        if consume:
+            path.unlink(missing_ok=True)
+
+
+def _store(path: Path, expected_study_uid: str | None, consume: bool) -> StoreOutcome:
     parsed: ParsedInstance | None = None
     try:
         parsed = parse_file(path)

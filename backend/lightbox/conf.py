@@ -8,6 +8,8 @@ from django.conf import settings
 DEFAULTS: dict[str, Any] = {
     "DICOM_AE_TITLE": "LIGHTBOX",
     "DICOM_PORT": 11112,
+    "DICOM_ALLOWED_AES": [],  # calling AE titles the C-STORE SCP accepts; empty: any
+    "STOW_MAX_BYTES": 4 << 30,
     "CORS_ALLOWED_ORIGINS": [],
     "QIDO_MAX_LIMIT": 1000,
     "STORAGE_BACKEND": "archive.storage.local.LocalStorage",

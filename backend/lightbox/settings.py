@@ -181,6 +181,8 @@ REST_FRAMEWORK = {
 LIGHTBOX = {
     "DICOM_AE_TITLE": os.environ.get("LIGHTBOX_AE_TITLE", "LIGHTBOX"),
     "DICOM_PORT": int(os.environ.get("LIGHTBOX_DICOM_PORT", "11112")),
+    "DICOM_ALLOWED_AES": [a.strip() for a in os.environ.get("LIGHTBOX_DICOM_ALLOWED_AES", "").split(",") if a.strip()],
+    "STOW_MAX_BYTES": int(os.environ.get("LIGHTBOX_STOW_MAX_BYTES", str(4 << 30))),
     "CORS_ALLOWED_ORIGINS": [o for o in os.environ.get("LIGHTBOX_CORS_ORIGINS", "").split(",") if o],
     "QIDO_MAX_LIMIT": 1000,
     "STORAGE_BACKEND": os.environ.get("LIGHTBOX_STORAGE", "archive.storage.local.LocalStorage"),

@@ -2,13 +2,7 @@
 import './styles/app.css';
 import { HttpError, getMe, redirectToLogin } from './api/http';
 import { showBanner } from './util/dom';
-
-export function route(pathname: string): { page: 'list' } | { page: 'viewer'; study: string } | { page: 'unknown' } {
-  const m = /^\/viewer\/([0-9.]+)\/?$/.exec(pathname);
-  if (m) return { page: 'viewer', study: m[1] };
-  if (pathname === '/' || pathname === '/index.html') return { page: 'list' };
-  return { page: 'unknown' };
-}
+import { route } from './router';
 
 async function main(): Promise<void> {
   const root = document.getElementById('app')!;

@@ -382,7 +382,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
         return setActive((state.active + 1) % visibleSlots());
       case 'deleteMeasurement': {
         const selected = tools.annotation.selection.getAnnotationsSelected?.() ?? [];
-        for (const a of selected) tools.annotation.state.removeAnnotation((a as { annotationUID: string }).annotationUID);
+        for (const uid of selected) tools.annotation.state.removeAnnotation(uid as unknown as string);
         engine.render();
         return;
       }
@@ -705,6 +705,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
       const imageId = vp.getCurrentImageId?.();
       if (!imageId) return undefined;
       const world = csUtils.imageToWorldCoords(imageId, ij as Types.Point2);
+      if (!world) return undefined;
       const c = vp.worldToCanvas(world);
       const rect = s.element.getBoundingClientRect();
       return [rect.left + c[0], rect.top + c[1]];

@@ -1,0 +1,106 @@
+"""REST API of analyses: start (202 + job), read, cancel, list a study's jobs, list the models."""
+from __future__ import annotations
+
+from accounts.access import can_view_study
+from accounts.roles import Capability, has_capability
+from archive.models import Series
+from audit.log import record
+from django.db.models import Count
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from . import jobs, pipeline
+from .models import AnalysisJob
+from .serializers import JobSerializer, SubmitSerializer
+
+
+def _job_for(request: Request, job_id: str) -> AnalysisJob:
+    job = AnalysisJob.objects.filter(pk=job_id).first() if _is_uuid(job_id) else None
+    if job is None or not can_view_study(request.user, job.study_instance_uid):
+        raise NotFound("No such analysis job.")
+    return job
+
+
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+        return True
+    except ValueError:
+        return False
+
+
+def _pick_series(study_uid: str, model) -> Series:
+    """The series a model should read: of its modality, with the most instances."""
+    candidates = Series.objects.filter(study__study_instance_uid=study_uid)
+    if model.modality:
+        candidates = candidates.filter(modality=model.modality)
+    series = candidates.annotate(n=Count("instances")).order_by("-n").first()
+    if series is None:
+        raise ValidationError({"series_instance_uid": f"The study has no {model.modality or ''} series for {model.name}."})
+    return series
+
+
+@api_view(["GET"])
+def model_list(request: Request) -> Response:
+    return Response([m.__dict__ for m in pipeline.available_models()])
+
+
+@api_view(["GET", "POST"])
+def job_list(request: Request) -> Response:
+    if request.method == "POST":
+        return _submit(request)
+    study = request.query_params.get("study", "")
+    if not study:
+        raise ValidationError({"study": "Give the study: ?study=<StudyInstanceUID>."})
+    if not can_view_study(request.user, study):
+        raise PermissionDenied("You do not have access to this study.")
+    jobs.reap_stale()
+    return Response(JobSerializer(AnalysisJob.objects.filter(study_instance_uid=study)[:100], many=True).data)
+
+
+def _submit(request: Request) -> Response:
+    if not has_capability(request.user, Capability.RUN_AI):
+        raise PermissionDenied("Your role may not start analyses.")
+    form = SubmitSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    study_uid = form.validated_data["study_instance_uid"]
+    if not can_view_study(request.user, study_uid):
+        raise PermissionDenied("You do not have access to this study.")
+    models = {m.name: m for m in pipeline.available_models()}
+    model = models.get(form.validated_data["model"])
+    if model is None:
+        raise ValidationError({"model": f"Unknown model; available: {', '.join(sorted(models))}."})
+    series_uid = form.validated_data.get("series_instance_uid")
+    if series_uid:
+        series = Series.objects.select_related("study").filter(
+            series_instance_uid=series_uid, study__study_instance_uid=study_uid
+        ).first()
+        if series is None:
+            raise NotFound("No such series in this study.")
+    else:
+        series = _pick_series(study_uid, model)
+    job = jobs.submit(series=series, model_name=model.name, user=request.user)
+    record(request.user, "analysis.start", request=request, study_instance_uid=study_uid,
+           series_instance_uid=series.series_instance_uid, model=model.name, job=str(job.id))
+    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@api_view(["GET"])
+def job_detail(request: Request, job_id: str) -> Response:
+    jobs.reap_stale()
+    return Response(JobSerializer(_job_for(request, job_id)).data)
+
+
+@api_view(["POST"])
+def job_cancel(request: Request, job_id: str) -> Response:
+    job = _job_for(request, job_id)
+    if not has_capability(request.user, Capability.RUN_AI):
+        raise PermissionDenied("Your role may not cancel analyses.")
+    job = jobs.cancel(job)
+    record(request.user, "analysis.cancel", request=request, study_instance_uid=job.study_instance_uid, job=str(job.id))
+    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
