@@ -165,7 +165,7 @@ def build_measurement_report(
         observation_context=hd.sr.ObservationContext(observer_person_context=observer_context),
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion
         if any(getattr(d, "Modality", "") == "CT" for d in images.values())
-        else _code("P5-09051", "Imaging procedure", "SRT"),
+        else _code("18748-4", "Diagnostic imaging study", "LN"),
         imaging_measurements=groups,
         title=codes.DCM.ImagingMeasurementReport,
     )
