@@ -77,10 +77,14 @@ class LiveServer:
         return s
 
     def manage(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        """Run ``manage.py`` against this server's data; a failure raises with the command's output."""
+        done = subprocess.run(
             [PYTHON, str(ROOT / "manage.py"), *args],
-            env=self.env, capture_output=True, text=True, check=check, timeout=timeout,
+            env=self.env, capture_output=True, text=True, timeout=timeout,
         )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done
 
     def start(self, *, worker_process: bool | None = None) -> LiveServer:
         self.manage("migrate", "--noinput")

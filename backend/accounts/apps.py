@@ -4,6 +4,3 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Users, roles and access"
-
-    def ready(self) -> None:
-        from . import signals  # noqa: F401

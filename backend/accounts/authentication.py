@@ -1,7 +1,9 @@
 """Who is calling: session cookie, HTTP Basic (for tools) or a Bearer token.
 
 Password hashing costs ~0.3 s by design, so a verified Basic credential is remembered for a short time under
-a hash of the credential (never the password itself); the cache is cleared when a user changes.
+a hash of the credential (never the password itself), together with the user's password hash: a password
+change or deactivation anywhere (any process) takes effect on the next request. Tokens are looked up in the
+database on every request (one indexed query), so revoking one is immediate.
 """
 from __future__ import annotations
 
@@ -16,34 +18,10 @@ from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
 BASIC_CACHE_SECONDS = 60
-_GENERATION_KEY = "accounts:auth-generation"
 
 
-def _generation() -> int:
-    return cache.get_or_set(_GENERATION_KEY, 1, None)
-
-
-def invalidate_credential_cache() -> None:
-    """Forget every remembered credential (called when any user, password or token changes)."""
-    try:
-        cache.incr(_GENERATION_KEY)
-    except ValueError:
-        cache.set(_GENERATION_KEY, 2, None)
-
-
-def _cached_user(kind: str, secret: str, resolve):
-    key = f"accounts:{kind}:{_generation()}:{hashlib.sha256(secret.encode()).hexdigest()}"
-    user_id = cache.get(key)
-    User = get_user_model()
-    if user_id is not None:
-        user = User.objects.filter(pk=user_id, is_active=True).first()
-        if user is not None:
-            return user
-    user = resolve()
-    if user is not None and user.is_active:
-        cache.set(key, user.pk, BASIC_CACHE_SECONDS)
-        return user
-    return None
+def _basic_cache_key(credential: str) -> str:
+    return f"accounts:basic:{hashlib.sha256(credential.encode()).hexdigest()}"
 
 
 def user_from_basic(header_value: str):
@@ -53,15 +31,24 @@ def user_from_basic(header_value: str):
         username, password = decoded.split(":", 1)
     except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
         return None
-    return _cached_user("basic", decoded, lambda: django_authenticate(username=username, password=password))
+    key = _basic_cache_key(decoded)
+    remembered = cache.get(key)
+    if remembered is not None:
+        user_id, password_hash = remembered
+        user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+        if user is not None and user.password == password_hash:
+            return user
+        cache.delete(key)
+    user = django_authenticate(username=username, password=password)
+    if user is None or not user.is_active:
+        return None
+    cache.set(key, (user.pk, user.password), BASIC_CACHE_SECONDS)
+    return user
 
 
 def user_from_token(key: str):
-    def resolve():
-        token = Token.objects.select_related("user").filter(key=key).first()
-        return token.user if token else None
-
-    return _cached_user("token", key, resolve)
+    token = Token.objects.select_related("user").filter(key=key).first()
+    return token.user if token is not None and token.user.is_active else None
 
 
 def user_from_authorization(header_value: str):

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from rest_framework.permissions import BasePermission
-
 from accounts.access import can_view_study
+from rest_framework.permissions import BasePermission
 
 
 class CanViewStudy(BasePermission):
