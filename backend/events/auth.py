@@ -23,3 +23,20 @@ class HeaderAuthMiddleware:
 def auth_stack(inner):
     """Session auth first (AuthMiddlewareStack), then a header, which wins when present and valid."""
     return AuthMiddlewareStack(HeaderAuthMiddleware(inner))
+
+
+class BrowserOriginValidator:
+    """Refuse cross-site websocket hijacking: a browser (which always sends Origin) must come from an allowed
+    host. Tools send no Origin and authenticate with a header, so they pass on to the login check."""
+
+    def __init__(self, inner):
+        from channels.security.websocket import AllowedHostsOriginValidator
+
+        self.inner = inner
+        self.checked = AllowedHostsOriginValidator(inner)
+
+    async def __call__(self, scope, receive, send):
+        headers = dict(scope.get("headers") or [])
+        if b"origin" not in headers:
+            return await self.inner(scope, receive, send)
+        return await self.checked(scope, receive, send)

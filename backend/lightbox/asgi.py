@@ -14,8 +14,7 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from events.auth import auth_stack  # noqa: E402
+from events.auth import BrowserOriginValidator, auth_stack  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
 
 from lightbox.lifespan import LifespanBinder  # noqa: E402
@@ -24,7 +23,7 @@ application = LifespanBinder(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(auth_stack(URLRouter(websocket_urlpatterns))),
+            "websocket": BrowserOriginValidator(auth_stack(URLRouter(websocket_urlpatterns))),
         }
     )
 )

@@ -1,0 +1,182 @@
+"""Run one QIDO-RS search: filters, access, order and page in one SQL query, then DICOM JSON.
+
+Every returned column comes from that query (``values()`` across the patient/study/series joins). When
+includefield asks for attributes that are not columns, the same query also fetches the DICOM JSON of a
+representative instance (the first stored of the study or series) through a correlated subquery: no N+1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+from accounts.access import visible_study_uids
+from django.db.models import BinaryField, F, OuterRef, QuerySet, Subquery
+
+from ..dicom.json import DICOMWEB_ROOT
+from ..models import Instance, Series, Study
+from .attributes import BY_TAG, DEFAULT_TAGS, PER_LEVEL, Attribute, Level, column_attributes, in_level_module
+from .matching import match_filter
+from .params import QidoQuery
+from .serialize import absolute_bulk, column_writers, write_columns
+
+P, ST, SE, IN = Level.PATIENT, Level.STUDY, Level.SERIES, Level.INSTANCE
+MODELS = {ST: Study, SE: Series, IN: Instance}
+# How each level's columns are reached from the model searched.
+PREFIXES: dict[Level, dict[Level, str]] = {
+    ST: {P: "patient__", ST: ""},
+    SE: {P: "study__patient__", ST: "study__", SE: ""},
+    IN: {P: "series__study__patient__", ST: "series__study__", SE: "series__", IN: ""},
+}
+UID_COLUMNS = {ST: "study_instance_uid", SE: "series_instance_uid", IN: "sop_instance_uid"}
+REPRESENTATIVE = "_representative_metadata"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One of the six search resources: the level searched and the UIDs named in the path."""
+
+    level: Level
+    study: str | None = None
+    series: str | None = None
+
+    @property
+    def scope(self) -> Level | None:
+        return SE if self.series else ST if self.study else None
+
+
+def column_path(attribute: Attribute, level: Level) -> str:
+    return PREFIXES[level][attribute.level] + attribute.column
+
+
+def _ordering(resource: Resource) -> list:
+    study_order = [F("study_date").desc(nulls_last=True), F("study_time").desc(), F("pk").desc()]
+    if resource.level == ST:
+        return study_order
+    series_order = [F("series_number").asc(nulls_last=True), F("pk").asc()]
+    if resource.level == SE:
+        if resource.study:
+            return series_order
+        return [_prefixed(o, "study__") for o in study_order] + series_order
+    instance_order = [F("instance_number").asc(nulls_last=True), F("pk").asc()]
+    if resource.series:
+        return instance_order
+    in_study = [_prefixed(o, "series__") for o in series_order] + instance_order
+    if resource.study:
+        return in_study
+    return [_prefixed(o, "series__study__") for o in study_order] + in_study
+
+
+def _prefixed(order, prefix: str):
+    copy = order.copy()
+    copy.expression = F(prefix + order.expression.name)
+    return copy
+
+
+def _representative(level: Level) -> Subquery:
+    if level == ST:
+        instances = Instance.objects.filter(series__study=OuterRef("pk"))
+    else:
+        instances = Instance.objects.filter(series=OuterRef("pk"))
+    return Subquery(instances.order_by("pk").values("metadata")[:1], output_field=BinaryField())
+
+
+def base_queryset(resource: Resource, query: QidoQuery, user) -> QuerySet:
+    """Filtered by the path UIDs, the match keys and what ``user`` may see; ordered; not yet paged."""
+    level = resource.level
+    qs = MODELS[level].objects.all()
+    prefixes = PREFIXES[level]
+    if resource.study:
+        qs = qs.filter(**{prefixes[ST] + "study_instance_uid": resource.study})
+    if resource.series:
+        qs = qs.filter(**{prefixes[SE] + "series_instance_uid": resource.series})
+    for attribute, value in query.matches:
+        q = match_filter(
+            attribute, column_path(attribute, level), value, fuzzy=query.fuzzy, empty=query.empty_value_matching
+        )
+        if q is not None:
+            qs = qs.filter(q)
+    visible = visible_study_uids(user)
+    if visible is not None:
+        qs = qs.filter(**{prefixes[ST] + "study_instance_uid__in": visible})
+    return qs.order_by(*_ordering(resource))
+
+
+@dataclass(slots=True)
+class Page:
+    results: list[dict]
+    truncated: bool  # more results match beyond this page
+
+
+def search(resource: Resource, query: QidoQuery, user, origin: str) -> Page:
+    """Run the search; ``origin`` is scheme://host for RetrieveURL and BulkDataURI."""
+    level = resource.level
+    tags = list(DEFAULT_TAGS[(level, resource.scope)])
+    tags += [a.tag for a, _ in query.matches]
+    tags += query.include_tags
+    if query.include_all:
+        tags += [a.tag for a in column_attributes(level)]
+    columns: dict[int, Attribute] = {}
+    from_metadata: list[str] = []
+    for tag in dict.fromkeys(tags):
+        attribute = BY_TAG.get(tag)
+        if attribute is not None and tag in PER_LEVEL:
+            continue
+        if attribute is not None and attribute.column and attribute.level <= level:
+            columns[tag] = attribute
+        else:
+            from_metadata.append(f"{tag:08X}")
+    writers = column_writers((a, column_path(a, level)) for a in columns.values())
+    uid_paths = {lvl: PREFIXES[level][lvl] + UID_COLUMNS[lvl] for lvl in (ST, SE, IN) if lvl <= level}
+    fields = {w[2] for w in writers} | set(uid_paths.values())
+
+    qs = base_queryset(resource, query, user)
+    needs_metadata = bool(from_metadata) or query.include_all
+    if needs_metadata:
+        if level == IN:
+            fields.add("metadata")
+        else:
+            qs = qs.annotate(**{REPRESENTATIVE: _representative(level)})
+            fields.add(REPRESENTATIVE)
+    rows = list(qs.values(*fields)[query.offset:query.offset + query.limit + 1])
+    truncated = len(rows) > query.limit
+    del rows[query.limit:]
+
+    root = origin + DICOMWEB_ROOT
+    has_availability = 0x00080056 in tags
+    has_url = 0x00081190 in tags
+    results = []
+    for row in rows:
+        dataset = write_columns(row, writers)
+        if has_availability:
+            dataset["00080056"] = {"vr": "CS", "Value": ["ONLINE"]}
+        if has_url:
+            dataset["00081190"] = {"vr": "UR", "Value": [_retrieve_url(root, row, uid_paths, level)]}
+        if needs_metadata:
+            _add_metadata(dataset, row, level, from_metadata, query.include_all, origin)
+        results.append(dataset)
+    return Page(results=results, truncated=truncated)
+
+
+def _retrieve_url(root: str, row: dict, uid_paths: dict[Level, str], level: Level) -> str:
+    url = f"{root}/studies/{row[uid_paths[ST]]}"
+    if level >= SE:
+        url += f"/series/{row[uid_paths[SE]]}"
+    if level == IN:
+        url += f"/instances/{row[uid_paths[IN]]}"
+    return url
+
+
+def _add_metadata(dataset: dict, row: dict, level: Level, tags: list[str], everything: bool, origin: str) -> None:
+    """Attributes read from the stored DICOM JSON; indexed columns always win over it."""
+    raw = row.get("metadata" if level == IN else REPRESENTATIVE)
+    if not raw:
+        return
+    metadata = orjson.loads(bytes(raw))
+    for tag in tags:
+        if tag not in dataset and tag in metadata:
+            dataset[tag] = absolute_bulk(metadata[tag], origin)
+    if everything:
+        for tag, value in metadata.items():
+            if tag in dataset or "BulkDataURI" in value or not in_level_module(int(tag, 16), level):
+                continue
+            dataset[tag] = value
