@@ -12,6 +12,7 @@ class Capability(StrEnum):
     REPORT = "report"  # write and sign reports
     TEACH = "teach"  # author teaching files
     MANAGE_USERS = "manage_users"
+    VIEW_AUDIT = "view_audit"  # read the audit trail
 
 
 class Role(StrEnum):

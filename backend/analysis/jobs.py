@@ -9,11 +9,12 @@ import datetime as dt
 import logging
 from typing import Any
 
-from archive.models import Series
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+
+from archive.models import Series
 from events.bus import publish
 from events.names import Event
 

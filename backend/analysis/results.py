@@ -1,10 +1,11 @@
 """Store an analysis' DICOM results (SEG, SR, parametric map) through the archive's one way in."""
 from __future__ import annotations
 
+from pydicom.dataset import Dataset
+
 from archive.dicom import DicomError, FailureReason
 from archive.ingest import StoreOutcome, notify_stored, store_file
 from archive.storage import get_storage
-from pydicom.dataset import Dataset
 
 
 def store_datasets(datasets: list[Dataset]) -> list[StoreOutcome]:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 
+from django.dispatch import receiver
+
 from archive.models import Series
 from archive.signals import instances_stored
-from django.dispatch import receiver
 
 from .models import AutoRule
 

@@ -1,5 +1,6 @@
-from archive.dicom import is_valid_uid
 from rest_framework import serializers
+
+from archive.dicom import is_valid_uid
 
 from .models import AnalysisJob
 

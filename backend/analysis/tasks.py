@@ -13,11 +13,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from archive.models import Instance, Series
-from archive.storage import get_storage
 from celery import shared_task
 from django.db import close_old_connections, transaction
 from django.utils import timezone
+
+from archive.models import Instance, Series
+from archive.storage import get_storage
 
 from . import jobs, pipeline
 from .models import AnalysisJob, AutoRule, JobStatus

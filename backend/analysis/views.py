@@ -1,16 +1,17 @@
 """REST API of analyses: start (202 + job), read, cancel, list a study's jobs, list the models."""
 from __future__ import annotations
 
-from accounts.access import can_view_study
-from accounts.roles import Capability, has_capability
-from archive.models import Series
-from audit.log import record
 from django.db.models import Count
 from rest_framework import status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from accounts.access import can_view_study
+from accounts.roles import Capability, has_capability
+from archive.models import Series
+from audit.log import record
 
 from . import jobs, pipeline
 from .models import AnalysisJob

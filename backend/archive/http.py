@@ -4,10 +4,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from accounts.access import can_view_study
-from accounts.http import request_user, unauthorized
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+
+from accounts.access import can_view_study
+from accounts.http import request_user, unauthorized
 
 from .dicom import is_valid_uid
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+
 from events.bus import publish
 from events.names import Event
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from django.core.cache import cache
+
 from lightbox.conf import lightbox_setting
 
 from .models import AuditEvent

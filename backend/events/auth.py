@@ -1,9 +1,10 @@
 """Websocket authentication: the session cookie, or an Authorization header (Basic/Bearer) for tools."""
 from __future__ import annotations
 
-from accounts.authentication import user_from_authorization
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
+
+from accounts.authentication import user_from_authorization
 
 
 class HeaderAuthMiddleware:

@@ -1,10 +1,11 @@
 """Websocket consumers only forward bus events; they check access once, at connect."""
 from __future__ import annotations
 
-from accounts.access import can_view_study
-from audit.log import record
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from accounts.access import can_view_study
+from audit.log import record
 
 from .names import ALL_GROUP, Event, study_group
 from .snapshots import snapshot

@@ -14,9 +14,9 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
 from events.auth import BrowserOriginValidator, auth_stack  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
-
 from lightbox.lifespan import LifespanBinder  # noqa: E402
 
 application = LifespanBinder(

@@ -7,5 +7,6 @@ urlpatterns = [
     path("dicomweb/", include("archive.urls")),
     path("api/archive/", include("archive.api_urls")),
     path("api/analysis/", include("analysis.urls")),
+    path("api/audit/", include("audit.urls")),
     path("", include("viewer.urls")),
 ]

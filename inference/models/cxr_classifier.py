@@ -33,7 +33,12 @@ class NoduleClassifier2D(nn.Module):
     ``features`` is an ``nn.Sequential`` whose last item, ``features.context``, is the Grad-CAM layer.
     """
 
-    def __init__(self, in_channels: int = 1, channels: tuple[int, int, int, int] = (16, 24, 32, 48), dropout: float = 0.1):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: tuple[int, int, int, int] = (16, 24, 32, 48),
+        dropout: float = 0.1,
+    ):
         super().__init__()
         if in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {in_channels!r}.")
@@ -47,7 +52,9 @@ class NoduleClassifier2D(nn.Module):
         self.features.add_module("stage2", _conv(c1, c2))
         self.features.add_module("pool", nn.MaxPool2d(2))
         self.features.add_module("stage3", nn.Sequential(_conv(c2, c3), _conv(c3, c3)))
-        self.features.add_module("context", nn.Sequential(_conv(c3, c4, dilation=2), _conv(c4, c4, dilation=4)))
+        self.features.add_module(
+            "context", nn.Sequential(_conv(c3, c4, dilation=2), _conv(c4, c4, dilation=4))
+        )
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(2 * c4, 1)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial.distance import pdist
+from scipy.spatial.distance import cdist
 
 __all__ = ["Candidate", "find_candidates", "box_iou_3d", "soft_nms", "measure_mask", "NoduleMeasurement"]
 
@@ -145,7 +145,9 @@ class NoduleMeasurement:
     long_axis_mm: float
     short_axis_mm: float
     long_axis_slice: int
-    long_axis_endpoints: tuple[tuple[float, float], tuple[float, float]]  # (row, col) voxel coordinates on that slice
+    long_axis_endpoints: tuple[
+        tuple[float, float], tuple[float, float]
+    ]  # (row, col) voxel coordinates on that slice
 
 
 def _axis_on_slice(mask2d: np.ndarray, spacing_yx: tuple[float, float]) -> tuple[float, float, tuple]:
@@ -158,12 +160,8 @@ def _axis_on_slice(mask2d: np.ndarray, spacing_yx: tuple[float, float]) -> tuple
     mm = pts * np.asarray(spacing_yx)
     if len(pts) == 1:
         return float(min(spacing_yx)), float(min(spacing_yx)), ((*pts[0],), (*pts[0],))
-    d = pdist(mm)
-    flat = int(np.argmax(d))
-    n = len(pts)
-    # Index of the pair behind the condensed distance ``flat``.
-    i = int(n - 2 - math.floor(math.sqrt(-8 * flat + 4 * n * (n - 1) - 7) / 2.0 - 0.5))
-    j = int(flat + i + 1 - n * (n - 1) // 2 + (n - i) * ((n - i) - 1) // 2)
+    d = cdist(mm, mm)
+    i, j = np.unravel_index(int(np.argmax(d)), d.shape)
     axis = mm[j] - mm[i]
     length = float(np.linalg.norm(axis))
     # Short axis: extent of the mask perpendicular to the long axis.
@@ -171,14 +169,15 @@ def _axis_on_slice(mask2d: np.ndarray, spacing_yx: tuple[float, float]) -> tuple
     perp = np.array([-axis[1], axis[0]]) / (length or 1.0)
     proj = all_mm @ perp
     short = float(proj.max() - proj.min())
-    pixel = float(np.mean(spacing_yx))
-    return length + pixel, short + pixel, ((*pts[i],), (*pts[j],))
+    half_pixel = 0.5 * float(np.mean(spacing_yx))
+    return length + half_pixel, short + half_pixel, ((*pts[i],), (*pts[j],))
 
 
 def measure_mask(mask: np.ndarray, spacing: tuple[float, float, float]) -> NoduleMeasurement:
     """Volume, equivalent diameter and axial long/short axes of a binary 3D mask (z, y, x) with ``spacing`` mm.
 
-    Pixel-centre distances are extended by one pixel so a disc of n pixels measures n pixels across.
+    Distances between boundary pixel centres are extended by half a pixel, the mean gap between the outermost
+    centre and the object's edge over all directions.
     """
     if mask.ndim != 3:
         raise ValueError(f"mask must be 3D, got shape {mask.shape!r}.")

@@ -27,7 +27,9 @@ class VolumeInferer:
 
     def __init__(self, roi_depth: int = 80, overlap: float = 0.25, divisor: int = 16) -> None:
         if roi_depth <= 0 or roi_depth % divisor:
-            raise ValueError(f"roi_depth must be a positive multiple of divisor={divisor}, got {roi_depth!r}.")
+            raise ValueError(
+                f"roi_depth must be a positive multiple of divisor={divisor}, got {roi_depth!r}."
+            )
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {overlap!r}.")
         self.roi_depth = int(roi_depth)
@@ -38,7 +40,9 @@ class VolumeInferer:
         if x.ndim != 5 or x.shape[0] != 1:
             raise ValueError(f"x must be (1, C, Z, Y, X), got shape {tuple(x.shape)!r}.")
         padded, pads = pad_to_multiple(x, self.divisor, dims=(3, 4))
-        depth = self.roi_depth if x.shape[2] > self.roi_depth else -(-x.shape[2] // self.divisor) * self.divisor
+        depth = (
+            self.roi_depth if x.shape[2] > self.roi_depth else -(-x.shape[2] // self.divisor) * self.divisor
+        )
         inferer = SlidingWindowInferer(
             roi_size=(depth, padded.shape[3], padded.shape[4]),
             sw_batch_size=1,

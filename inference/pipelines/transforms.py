@@ -12,13 +12,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["hu_to_channels", "resample_inplane", "interp_z", "source_to_model_z", "pad_to_multiple", "DEFAULT_WINDOWS"]
+__all__ = [
+    "hu_to_channels",
+    "resample_inplane",
+    "interp_z",
+    "source_to_model_z",
+    "pad_to_multiple",
+    "DEFAULT_WINDOWS",
+]
 
 #: (low, high) HU per input channel: a lung window and a soft-tissue window (liver vs muscle).
 DEFAULT_WINDOWS: tuple[tuple[float, float], ...] = ((-1000.0, 400.0), (-160.0, 240.0))
 
 
-def hu_to_channels(hu: np.ndarray | torch.Tensor, windows: Sequence[Sequence[float]] = DEFAULT_WINDOWS) -> torch.Tensor:
+def hu_to_channels(
+    hu: np.ndarray | torch.Tensor, windows: Sequence[Sequence[float]] = DEFAULT_WINDOWS
+) -> torch.Tensor:
     """HU array (any shape) to a float32 tensor with a leading channel axis, one channel per window."""
     if not windows:
         raise ValueError(f"windows must name at least one (low, high) pair, got {windows!r}.")
@@ -61,7 +70,9 @@ def interp_z(stack: torch.Tensor, first_index: int, positions: np.ndarray) -> to
     return stack[:, lo] * (1 - w) + stack[:, hi] * w
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int, dims: Sequence[int]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, dims: Sequence[int]
+) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """Zero-pad the given dims of ``x`` symmetrically up to a multiple; return the tensor and the (before,
     after) pads so the caller can crop the output back."""
     pads: list[tuple[int, int]] = [(0, 0)] * x.ndim

@@ -21,7 +21,12 @@ __all__ = ["SegPhantomPool", "make_model_grid_phantom", "SegBatch"]
 
 
 def make_model_grid_phantom(
-    seed: int, spacing_mm: float = 1.5, *, n_nodules: int | None = None, noise_sigma: float = 0.0, full_fov: bool = False
+    seed: int,
+    spacing_mm: float = 1.5,
+    *,
+    n_nodules: int | None = None,
+    noise_sigma: float = 0.0,
+    full_fov: bool = False,
 ) -> Phantom:
     """A chest phantom on an isotropic grid; field of view drawn at random unless ``full_fov`` (the demo's
     358 x 358 x 375 mm)."""

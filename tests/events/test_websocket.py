@@ -6,10 +6,10 @@ import base64
 import json
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
 from dicomweb_client import DICOMwebClient
 from pydicom import dcmread
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.dicomgen import make_ct_series
 

@@ -2,6 +2,7 @@
 from functools import cache
 
 from django.utils.module_loading import import_string
+
 from lightbox.conf import lightbox_setting
 
 from .base import Storage

@@ -57,7 +57,13 @@ export class RealtimeClient {
       minDelayMs: options.minDelayMs ?? 500,
       maxDelayMs: options.maxDelayMs ?? 15000,
       pingIntervalMs: options.pingIntervalMs ?? 25000,
-      timers: options.timers ?? { setTimeout, clearTimeout, setInterval, clearInterval },
+      // Bound to the global object: calling window.setTimeout with another `this` throws "Illegal invocation".
+      timers: options.timers ?? {
+        setTimeout: globalThis.setTimeout.bind(globalThis),
+        clearTimeout: globalThis.clearTimeout.bind(globalThis),
+        setInterval: globalThis.setInterval.bind(globalThis),
+        clearInterval: globalThis.clearInterval.bind(globalThis),
+      },
     };
   }
 

@@ -5,11 +5,11 @@ import shutil
 import time
 from pathlib import Path
 
-from archive.ingest import notify_stored, store_file
-from archive.models import Study
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from archive.ingest import notify_stored, store_file
+from archive.models import Study
 from demo import builders
 from demo.uids import CR_STUDY, CT_STUDY, MR_STUDY
 
