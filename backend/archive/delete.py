@@ -11,12 +11,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from accounts.roles import Capability, has_capability
-from audit.log import record
 from django.db import transaction
 from django.db.models import ProtectedError, Sum
 from django.db.models.deletion import RestrictedError
 from django.http import HttpRequest, HttpResponse
+
+from accounts.roles import Capability, has_capability
+from audit.log import record
 from events.bus import publish
 from events.names import Event
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 
 from events.bus import publish
@@ -172,6 +172,11 @@ def _store(path: Path, expected_study_uid: str | None, consume: bool) -> StoreOu
                 FailureReason.PROCESSING_FAILURE,
                 parsed,
             )
+        except DatabaseError as exc:  # a value the database refuses, a lock timeout: the sender may retry
+            storage.delete(key)
+            logger.exception("indexing %s failed", parsed.sop_instance_uid)
+            return _failed(f"The index could not record the instance: {str(exc)[:200]}",
+                           FailureReason.PROCESSING_FAILURE, parsed)
         except BaseException:
             storage.delete(key)
             raise

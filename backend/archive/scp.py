@@ -16,12 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.db import close_old_connections
-from lightbox.conf import lightbox_setting
 from pydicom.dataset import Dataset
 from pydicom.filewriter import write_file_meta_info
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
+
+from lightbox.conf import lightbox_setting
 
 from .dicom import FailureReason
 from .dicom.parse import SUPPORTED_PIXEL_TRANSFER_SYNTAXES

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections import Counter
 
 import orjson
-from accounts.roles import Capability, has_capability
-from audit.log import record
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.http import parse_header_parameters
+
+from accounts.roles import Capability, has_capability
+from audit.log import record
 from lightbox.conf import lightbox_setting
 
 from .http import DicomWebError
@@ -45,7 +46,7 @@ def store(request: HttpRequest, study: str | None = None) -> HttpResponse:
         part.path.unlink(missing_ok=True)
     notify_stored(outcomes)
     _audit(request, outcomes)
-    return _response(request, outcomes, study)
+    return _response(request, outcomes, study, [part.index for part in parts])
 
 
 def _boundary(content_type: str) -> str:
@@ -127,11 +128,12 @@ def _url(value: str) -> dict:
     return {"vr": "UR", "Value": [value]}
 
 
-def _response(request: HttpRequest, outcomes: list[StoreOutcome], study: str | None) -> HttpResponse:
+def _response(request: HttpRequest, outcomes: list[StoreOutcome], study: str | None, indexes: list[int],
+              ) -> HttpResponse:
     """The Store Instances Response (PS3.18 10.5.3) as DICOM JSON; 200, 202 or 409 by what was stored."""
     root = request.build_absolute_uri(reverse("studies"))  # .../dicomweb/studies
     referenced, failed, warnings = [], [], []
-    for o in outcomes:
+    for index, o in zip(indexes, outcomes, strict=True):
         if o.ok:
             instance_url = (f"{root}/{o.study_instance_uid}/series/{o.series_instance_uid}"
                             f"/instances/{o.sop_instance_uid}")
@@ -145,7 +147,7 @@ def _response(request: HttpRequest, outcomes: list[StoreOutcome], study: str | N
             item["00081155"] = _uid(o.sop_instance_uid)
         item["00081197"] = {"vr": "US", "Value": [o.code]}
         failed.append(item)
-        warnings.append(f"{o.sop_instance_uid or 'unknown instance'}: {o.reason}")
+        warnings.append(f"part {index}" + (f" ({o.sop_instance_uid})" if o.sop_instance_uid else "") + f": {o.reason}")
     body: dict = {}
     studies = {o.study_instance_uid for o in outcomes if o.ok}
     if study or len(studies) == 1:

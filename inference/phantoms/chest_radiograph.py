@@ -30,6 +30,19 @@ def _segment_distance(u, v, p0, p1) -> np.ndarray:
     return np.hypot(u - p0[0] - t * d[0], v - p0[1] - t * d[1])
 
 
+def _stamp_segment(out, u, v, p0, p1, half_width, px, value) -> None:
+    """Max-composite an anti-aliased line of ``value`` into ``out``, touching only its bounding box."""
+    u1, v1 = u[0], v[:, 0]
+    reach = half_width + px
+    c0, c1 = np.searchsorted(u1, min(p0[0], p1[0]) - reach), np.searchsorted(u1, max(p0[0], p1[0]) + reach)
+    r0, r1 = np.searchsorted(v1, min(p0[1], p1[1]) - reach), np.searchsorted(v1, max(p0[1], p1[1]) + reach)
+    if c1 <= c0 or r1 <= r0:
+        return
+    dist = _segment_distance(u[:, c0:c1], v[r0:r1], p0, p1)
+    view = out[r0:r1, c0:c1]
+    np.maximum(view, value * np.clip((half_width - dist) / px + 0.5, 0, 1), out=view)
+
+
 def make_chest_radiograph(
     seed: int,
     size: tuple[int, int] = DEMO_CR_SIZE,
@@ -101,9 +114,7 @@ def make_chest_radiograph(
                 angle += rng.normal(scale=0.35)
                 length = rng.uniform(0.15, 0.35) * au
                 p1 = p0 + length * np.array([np.cos(angle), np.sin(angle) * av / au])
-                dist = _segment_distance(u, v, p0, p1)
-                edge = np.clip((width / half_w - dist) / px + 0.5, 0, 1)
-                markings = np.maximum(markings, 4.0 * width * edge)
+                _stamp_segment(markings, u, v, p0, p1, width / half_w, px, 4.0 * width)
                 p0, width = p1, width * 0.7
     lung_any = sum(_ellipse_depth(u, v, *lung) > 0 for lung in lungs) > 0
     t = t + markings * lung_any

@@ -86,3 +86,23 @@ def pad_to_multiple(
     if any(flat):
         x = F.pad(x, flat)
     return x, pads
+
+
+def radiograph_to_input(
+    image: np.ndarray, size: Sequence[int] = (256, 256), percentiles: Sequence[float] = (1.0, 99.5)
+) -> torch.Tensor:
+    """A MONOCHROME2 radiograph (H, W) to the classifier input (1, 1, h, w): area resize, then a robust
+    per-image scale so exposure and bit depth do not matter."""
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2D (rows, columns), got shape {image.shape!r}.")
+    t = torch.as_tensor(np.asarray(image, dtype=np.float32))[None, None]
+    size = (int(size[0]), int(size[1]))
+    if tuple(t.shape[2:]) != size:
+        mode = "area" if t.shape[2] >= size[0] and t.shape[3] >= size[1] else "bilinear"
+        t = (
+            F.interpolate(t, size=size, mode=mode)
+            if mode == "area"
+            else F.interpolate(t, size=size, mode=mode, align_corners=False)
+        )
+    lo, hi = np.percentile(t.numpy(), percentiles)
+    return ((t - float(lo)) / max(float(hi - lo), 1e-6)).clamp_(-0.5, 1.5)

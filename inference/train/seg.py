@@ -80,7 +80,7 @@ def train_segmentation(net: nn.Module, cfg: SegTrainConfig, log: Callable[[str],
         loss = loss_fn(net(batch.image), batch.label)
         loss.backward()
         opt.step()
-        running += float(loss)
+        running += loss.item()
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             mean = running / ((step % cfg.log_every) + 1)
             history.append(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import textwrap
 import uuid
 from pathlib import Path
@@ -38,11 +39,12 @@ def staging_files(server: LiveServer) -> list[str]:
     return sorted(os.listdir(staging)) if staging.exists() else []
 
 
-def index_state(server: LiveServer, *, studies: list[str] = (), instances: list[str] = ()) -> dict:
+def index_state(server: LiveServer, *, studies: list[str] = (), instances: list[str] = (),
+                patients: list[str] = ()) -> dict:
     """What the index holds for some studies and SOP instances, read by a `manage.py shell` of the server."""
     code = textwrap.dedent(f"""
         import json
-        from archive.models import Instance, Study
+        from archive.models import Instance, Patient, Study
         from audit.models import AuditEvent
         out = {{"studies": {{}}, "instances": {{}}}}
         for uid in {list(studies)!r}:
@@ -62,6 +64,7 @@ def index_state(server: LiveServer, *, studies: list[str] = (), instances: list[
         for uid in {list(instances)!r}:
             row = Instance.objects.filter(sop_instance_uid=uid).values("storage_key", "sha256").first()
             out["instances"][uid] = row
+        out["patients"] = {{p: Patient.objects.filter(patient_id=p).exists() for p in {list(patients)!r}}}
         out["audit"] = list(AuditEvent.objects.filter(study_instance_uid__in={list(studies)!r})
                             .values_list("action", "outcome", "detail"))
         print("INDEX-STATE " + json.dumps(out))
@@ -71,21 +74,37 @@ def index_state(server: LiveServer, *, studies: list[str] = (), instances: list[
     return json.loads(line.removeprefix("INDEX-STATE "))
 
 
-def patient_exists(server: LiveServer, patient_id: str) -> bool:
-    code = f"from archive.models import Patient; print('PATIENTS', Patient.objects.filter(patient_id={patient_id!r}).count())"
-    out = server.manage("shell", "-c", code).stdout
-    return int(out.split("PATIENTS")[1].split()[0]) > 0
-
-
 def unique_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="session")
-def restricted_server(tmp_path_factory) -> LiveServer:
+def restricted_server(tmp_path_factory, live_server_proc) -> LiveServer:
     """A second server with small limits: 200 kB STOW bodies, C-STORE only from the AE title ALLOWEDSCU."""
     server = make_live_server(tmp_path_factory.mktemp("lightbox-restricted"), production=False)
     server.env.update(LIGHTBOX_STOW_MAX_BYTES="200000", LIGHTBOX_DICOM_ALLOWED_AES="ALLOWEDSCU")
+    source = live_server_proc.data_dir / "lightbox.sqlite3"
+    if source.exists():  # the users and schema of the main server, copied: saves the migrate and create_user runs
+        with sqlite3.connect(source) as src, sqlite3.connect(server.data_dir / "lightbox.sqlite3") as dst:
+            src.backup(dst)
+        with sqlite3.connect(server.data_dir / "lightbox.sqlite3") as db:
+            db.execute("DELETE FROM archive_instance")
+            db.execute("DELETE FROM archive_series")
+            db.execute("DELETE FROM archive_study")
+            db.execute("DELETE FROM archive_patient")
+        server.manage = _no_setup(server.manage)  # type: ignore[method-assign]
     server.start()
+    del server.manage  # back to the class's method
     yield server
     server.stop()
+
+
+def _no_setup(manage):
+    """``LiveServer.manage`` that skips the start-up's migrate and create_user, already done in the copy."""
+
+    def run(*args, **kwargs):
+        if args and args[0] in {"migrate", "create_user"}:
+            return None
+        return manage(*args, **kwargs)
+
+    return run

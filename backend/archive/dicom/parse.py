@@ -84,16 +84,18 @@ def _str(ds: Dataset, keyword: str, max_len: int | None = None) -> str:
     return text[:max_len] if max_len else text
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
+def _int(ds: Dataset, keyword: str, low: int = -(2**31), high: int = 2**31 - 1) -> int | None:
+    """An integer value, or None when absent, invalid or outside ``low..high`` (the index column's range)."""
     try:
         value = ds.get(keyword)
         if value is None or value == "":
             return None
         if isinstance(value, pydicom.multival.MultiValue):
             value = value[0]
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
+    return number if low <= number <= high else None
 
 
 def parse_da(value: str) -> dt.date | None:
@@ -132,8 +134,8 @@ def _read(path: Path) -> Dataset:
             ds = pydicom.dcmread(path, defer_size=4096)
     except InvalidDicomError as exc:
         raise DicomError(f"Not a DICOM file (no 'DICM' preamble or meta header): {exc}") from exc
-    except (EOFError, OSError, ValueError, TypeError, KeyError, IndexError, OverflowError, NotImplementedError) as exc:
-        raise DicomError(f"The DICOM file cannot be read: {exc}") from exc
+    except Exception as exc:  # EOFError, struct.error, zlib.error, BytesLengthException, ValueError...
+        raise DicomError(f"The DICOM file cannot be read: {str(exc)[:300]}") from exc
     if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
         raise DicomError("The file has no Transfer Syntax UID in its meta header (PS3.10 file required).")
     return ds
@@ -182,10 +184,10 @@ def _frame_index(ds: Dataset, path: Path, size: int, ts: str) -> FrameIndex:
         raise DicomError(f"Transfer syntax {ts} is not supported for pixel data.", FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED)
     if ts == "1.2.840.10008.1.2.1.99":
         return []  # deflated: no byte offsets in the file; WADO decodes such instances through pydicom
-    frames = _int(ds, "NumberOfFrames") or 1
-    rows, cols = _int(ds, "Rows") or 0, _int(ds, "Columns") or 0
-    bits = _int(ds, "BitsAllocated") or 0
-    samples = _int(ds, "SamplesPerPixel") or 1
+    frames = _int(ds, "NumberOfFrames", 1) or 1
+    rows, cols = _int(ds, "Rows", 0) or 0, _int(ds, "Columns", 0) or 0
+    bits = _int(ds, "BitsAllocated", 0) or 0
+    samples = _int(ds, "SamplesPerPixel", 1) or 1
     offset = elem.file_tell
     if offset is None:  # small value read into memory: locate it the slow way, by re-reading the file
         return []
@@ -236,13 +238,29 @@ def _slice_position(ds: Dataset) -> float | None:
 
 
 def parse_file(path: str | os.PathLike) -> ParsedInstance:
-    """Parse and check one PS3.10 file. Raises :class:`DicomError` with a reason a sender can act on."""
-    path = Path(path)
+    """Parse and check one PS3.10 file. Raises :class:`DicomError` with a reason a sender can act on.
+
+    Malformed input makes pydicom raise many kinds of exceptions (struct, zlib, value conversions); every one of
+    them becomes a :class:`DicomError`, so that a bad file is always a refused instance, never a server error.
+    """
+    try:
+        return _parse_file(Path(path))
+    except (DicomError, MemoryError):
+        raise
+    except OSError as exc:  # the file itself could not be read: let the caller report a storage problem
+        raise DicomError(f"The file cannot be read: {exc.strerror or exc}", FailureReason.PROCESSING_FAILURE) from exc
+    except Exception as exc:
+        raise DicomError(f"The data set is malformed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+
+
+def _parse_file(path: Path) -> ParsedInstance:
     size = path.stat().st_size
     if size == 0:
         raise DicomError("The file is empty.")
     ds = _read(path)
     ts = str(ds.file_meta.TransferSyntaxUID)
+    if not is_valid_uid(ts, lenient=True):
+        raise DicomError(f"Transfer Syntax UID {ts[:80]!r} is not a valid UID.", FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED)
     _check_lengths(path, size, ts)
     _check_complete(ds)
     sop_class = _uid(ds, "SOPClassUID", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
@@ -291,10 +309,10 @@ def parse_file(path: str | os.PathLike) -> ParsedInstance:
             "sop_instance_uid": sop_instance,
             "sop_class_uid": sop_class,
             "instance_number": _int(ds, "InstanceNumber"),
-            "rows": _int(ds, "Rows"),
-            "columns": _int(ds, "Columns"),
-            "bits_allocated": _int(ds, "BitsAllocated"),
-            "number_of_frames": _int(ds, "NumberOfFrames") or (1 if PIXEL_DATA in ds else None),
+            "rows": _int(ds, "Rows", 0),
+            "columns": _int(ds, "Columns", 0),
+            "bits_allocated": _int(ds, "BitsAllocated", 0, 32767),
+            "number_of_frames": _int(ds, "NumberOfFrames", 0) or (1 if PIXEL_DATA in ds else None),
             "transfer_syntax_uid": ts,
             "photometric_interpretation": _str(ds, "PhotometricInterpretation", 16),
             "slice_position": _slice_position(ds),

@@ -178,9 +178,12 @@ def _integer(attribute: Attribute, path: str, value: str) -> Q:
     numbers = []
     for item in _items(value, ",\\"):
         try:
-            numbers.append(int(item))
+            number = int(item)
         except ValueError:
             raise _bad(attribute, value, f"{item[:40]!r} is not an integer.") from None
+        if not -(2**31) <= number < 2**31:
+            raise _bad(attribute, value, f"{item[:40]} is out of range for {attribute.vr}.")
+        numbers.append(number)
     return Q(**{path: numbers[0]}) if len(numbers) == 1 else Q(**{f"{path}__in": numbers})
 
 

@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass, field
 
 from django.http import QueryDict
-from lightbox.conf import lightbox_setting
 from pydicom.datadict import tag_for_keyword
+
+from lightbox.conf import lightbox_setting
 
 from ..http import DicomWebError
 from .attributes import BY_TAG, Attribute, Level
@@ -112,6 +113,9 @@ def parse_query(params: QueryDict, level: Level) -> QidoQuery:
     """Check every parameter of ``params`` for a search at ``level``."""
     query = QidoQuery()
     seen: set[int] = set()
+    for name, values in params.lists():
+        if any("\x00" in v for v in [name, *values]):
+            raise DicomWebError(400, f"Parameter {name[:64]!r} contains a NUL character.")
     for name, values in params.lists():
         if name in CONTROL_PARAMETERS:
             continue

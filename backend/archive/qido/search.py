@@ -1,16 +1,18 @@
-"""Run one QIDO-RS search: filters, access, order and page in one SQL query, then DICOM JSON.
+"""Run one QIDO-RS search: filters, access, order and page in SQL, then DICOM JSON.
 
-Every returned column comes from that query (``values()`` across the patient/study/series joins). When
+Every returned column comes from one query (``values()`` across the patient/study/series joins). When
 includefield asks for attributes that are not columns, the same query also fetches the DICOM JSON of a
 representative instance (the first stored of the study or series) through a correlated subquery: no N+1.
+A search with filters may run one query before it, to find few matches without walking the sort order.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import orjson
-from accounts.access import visible_study_uids
 from django.db.models import BinaryField, F, OuterRef, QuerySet, Subquery
+
+from accounts.access import visible_study_uids
 
 from ..dicom.json import DICOMWEB_ROOT
 from ..models import Instance, Series, Study
@@ -29,6 +31,7 @@ PREFIXES: dict[Level, dict[Level, str]] = {
 }
 UID_COLUMNS = {ST: "study_instance_uid", SE: "series_instance_uid", IN: "sop_instance_uid"}
 REPRESENTATIVE = "_representative_metadata"
+NARROW_MAX = 2000  # matches beyond which a search walks the sort order instead (see _narrowed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,22 +86,42 @@ def _representative(level: Level) -> Subquery:
 def base_queryset(resource: Resource, query: QidoQuery, user) -> QuerySet:
     """Filtered by the path UIDs, the match keys and what ``user`` may see; ordered; not yet paged."""
     level = resource.level
-    qs = MODELS[level].objects.all()
+    model = MODELS[level]
+    qs = model.objects.all()
     prefixes = PREFIXES[level]
     if resource.study:
         qs = qs.filter(**{prefixes[ST] + "study_instance_uid": resource.study})
     if resource.series:
         qs = qs.filter(**{prefixes[SE] + "series_instance_uid": resource.series})
+    filtered = False
     for attribute, value in query.matches:
         q = match_filter(
             attribute, column_path(attribute, level), value, fuzzy=query.fuzzy, empty=query.empty_value_matching
         )
         if q is not None:
             qs = qs.filter(q)
+            filtered = True
     visible = visible_study_uids(user)
     if visible is not None:
         qs = qs.filter(**{prefixes[ST] + "study_instance_uid__in": visible})
+        filtered = True
+    if filtered and resource.scope is None:
+        qs = _narrowed(model, qs)
     return qs.order_by(*_ordering(resource))
+
+
+def _narrowed(model, qs: QuerySet) -> QuerySet:
+    """Find the matches first, unordered, when there are few of them.
+
+    Ordered by date with a LIMIT, the database walks the date index and tests every row: quick when many rows
+    match, but a walk through the whole archive when few do (a rare name, a grant or two). Unordered, it picks
+    the index that suits the filter (patient, accession, grants) or one sequential scan; the few matches are
+    then sorted. When more than NARROW_MAX match, the ordered walk finds a page quickly and is kept.
+    """
+    ids = list(qs.order_by().values_list("pk", flat=True)[:NARROW_MAX + 1])
+    if len(ids) > NARROW_MAX:
+        return qs
+    return model.objects.filter(pk__in=ids)
 
 
 @dataclass(slots=True)

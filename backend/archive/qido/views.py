@@ -6,8 +6,9 @@ or by QIDO_MAX_LIMIT carries ``Warning: 299``.
 """
 from __future__ import annotations
 
-from audit.log import record
 from django.http import HttpRequest, HttpResponse
+
+from audit.log import record
 
 from .attributes import Level
 from .params import parse_query

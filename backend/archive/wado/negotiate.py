@@ -12,7 +12,16 @@ from functools import lru_cache
 
 from ..dicom import is_valid_uid
 from ..http import DicomWebError
-from .syntaxes import BIG_ENDIAN, DECODABLE, DEFLATED, EXPLICIT_LE, FRAME_MEDIA_TYPE, LOSSY, NATIVE, NOT_ON_THE_WEB
+from .syntaxes import (
+    BIG_ENDIAN,
+    DECODABLE,
+    DEFLATED,
+    EXPLICIT_LE,
+    FRAME_MEDIA_TYPE,
+    LOSSY,
+    NATIVE,
+    NOT_ON_THE_WEB,
+)
 
 _ALIASES = {"image/x-jls": "image/jls", "image/x-dicom-rle": "image/dicom-rle", "image/jpg": "image/jpeg"}
 

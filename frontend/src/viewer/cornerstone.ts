@@ -20,6 +20,12 @@ export interface RenderSupport {
 
 let started: RenderSupport | undefined;
 
+/** Loading knobs, overridable from the URL for benchmarking (`?lb.workers=2&lb.prefetch=12`). */
+export function tuning(name: string, fallback: number): number {
+  const v = Number(new URLSearchParams(location.search).get(`lb.${name}`));
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
 /** Is a WebGL2 context available? MPR needs it; stacks fall back to the CPU path without it. */
 export function detectWebGL(): RenderSupport {
   try {
@@ -53,14 +59,14 @@ export function startCornerstone(): RenderSupport {
   coreInit(support.webgl ? undefined : ({ rendering: { useCPURendering: true } } as never));
   // Two decode workers on small machines, more where there are cores to spare.
   const cores = navigator.hardwareConcurrency || 2;
-  loaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores - 1)) });
+  loaderInit({ maxWebWorkers: tuning('workers', Math.max(1, Math.min(4, cores - 1))) });
   volumeLoader.registerUnknownVolumeLoader(cornerstoneStreamingImageVolumeLoader as never);
   volumeLoader.registerVolumeLoader('cornerstoneStreamingImageVolume', cornerstoneStreamingImageVolumeLoader as never);
 
   // Keep the network queue short so our priorities (current slice first, then outward) decide the order,
   // instead of the browser's own FIFO of pending requests.
   imageRetrievalPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Interaction, 6);
-  imageRetrievalPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, 6);
+  imageRetrievalPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, tuning('retrieve', 6));
   imageLoadPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, 12);
 
   tools.init();

@@ -9,6 +9,7 @@ import { Overlay } from './overlay';
 import { Prefetcher, PrefetchProgress } from './prefetch';
 import { LoadedSeries } from './series';
 import { windowFromRange } from './presets';
+import { tuning } from './cornerstone';
 
 export type SlotKind = 'empty' | 'stack' | 'mpr';
 
@@ -151,7 +152,7 @@ export class Slot {
       this.renderProgress(p);
       if (p.done && this.timings && !this.timings.allLoaded) this.timings.allLoaded = performance.now();
       onProgress?.(p);
-    });
+    }, tuning('prefetch', 6));
     this.prefetcher.start(startIndex);
   }
 

@@ -5,6 +5,7 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
+
 from lightbox.conf import lightbox_setting
 
 

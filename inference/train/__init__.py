@@ -1,0 +1,1 @@
+"""Training of the demo models on synthetic phantoms: ``python -m inference.train [--quick] [--out DIR]``."""
