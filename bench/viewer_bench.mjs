@@ -7,7 +7,8 @@
 //   ohif mode:     OHIF's static files from bench/ohif, /dicomweb proxied to Lightbox with HTTP Basic auth.
 //
 //   node bench/viewer_bench.mjs --server http://127.0.0.1:8010 --user rad --password ... [--runs 3]
-//        [--patient Phantom^Chest] [--expect 300] [--no-ohif] [--json bench/out/viewer.json]
+//        [--patient Phantom^Chest] [--expect 300] [--no-ohif] [--direct] [--json bench/out/viewer.json]
+//   --direct also times Lightbox without the proxy (its real figure).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -137,7 +138,7 @@ async function findStudy(page, origin, viaBasic) {
 
 async function cachedCount(page, viewer) {
   return page.evaluate((viewer) => {
-    if (viewer === 'lightbox') return window.__lightbox?.metrics().cached ?? 0;
+    if (viewer.startsWith('lightbox')) return window.__lightbox?.metrics().cached ?? 0;
     const cs = window.cornerstone;
     if (!cs?.cache) return 0;
     // OHIF: the largest set of cached images of one series.
@@ -152,7 +153,7 @@ async function cachedCount(page, viewer) {
 
 async function runOnce(browser, viewer, origin, studyUid) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  if (viewer === 'lightbox') {
+  if (viewer.startsWith('lightbox')) {
     const login = await context.newPage();
     await login.goto(`${origin}/accounts/login/`);
     await login.fill('input[name=username]', USER);
@@ -163,7 +164,7 @@ async function runOnce(browser, viewer, origin, studyUid) {
   }
   await context.addInitScript(PAGE_PROBE);
   const page = await context.newPage();
-  const url = viewer === 'lightbox' ? `${origin}/viewer/${studyUid}` : `${origin}/viewer?StudyInstanceUIDs=${studyUid}`;
+  const url = viewer.startsWith('lightbox') ? `${origin}/viewer/${studyUid}` : `${origin}/viewer?StudyInstanceUIDs=${studyUid}`;
   const t0 = Date.now();
   await page.goto(url, { waitUntil: 'commit' });
   let firstImage = null;
@@ -204,6 +205,7 @@ async function main() {
   const lbProxy = await startProxy('lightbox');
   const lbOrigin = `http://127.0.0.1:${lbProxy.address().port}`;
   const viewers = [['lightbox', lbOrigin]];
+  if (args.direct) viewers.push(['lightbox-direct', SERVER]);
   let ohifProxy;
   const wantOhif = !args['no-ohif'];
   if (wantOhif && fs.existsSync(path.join(OHIF_DIST, 'index.html'))) {
@@ -228,7 +230,7 @@ async function main() {
     for (const [viewer, origin] of viewers) {
       const out = await runOnce(browser, viewer, origin, studyUid);
       results.push(out);
-      console.log(`run ${r + 1} ${viewer.padEnd(8)} first image ${fmt(out.firstImageMs)}  all ${EXPECT} loaded ${fmt(out.allLoadedMs)}  (cached ${out.cached}, ${out.frameRequests} frame requests, ${out.requests} requests, ${(out.bytes / 1e6).toFixed(1)} MB)`);
+      console.log(`run ${r + 1} ${viewer.padEnd(15)} first image ${fmt(out.firstImageMs)}  all ${EXPECT} loaded ${fmt(out.allLoadedMs)}  (cached ${out.cached}, ${out.frameRequests} frame requests, ${out.requests} requests, ${(out.bytes / 1e6).toFixed(1)} MB)`);
     }
   }
   const summary = viewers.map(([viewer]) => {
@@ -236,7 +238,7 @@ async function main() {
     return { viewer, runs: rs.length, firstImageMs: median(rs.map((x) => x.firstImageMs)), allLoadedMs: median(rs.map((x) => x.allLoadedMs)), requests: median(rs.map((x) => x.requests)), bytes: median(rs.map((x) => x.bytes)), frameRequests: median(rs.map((x) => x.frameRequests)) };
   });
   console.log('\nmedian of runs (ms from navigation start; "all loaded" = every slice decoded in the viewer cache):');
-  for (const s of summary) console.log(`  ${s.viewer.padEnd(8)} first image ${fmt(s.firstImageMs)}  all loaded ${fmt(s.allLoadedMs)}  requests ${s.requests}  bytes ${(s.bytes / 1e6).toFixed(1)} MB`);
+  for (const s of summary) console.log(`  ${s.viewer.padEnd(15)} first image ${fmt(s.firstImageMs)}  all loaded ${fmt(s.allLoadedMs)}  requests ${s.requests}  bytes ${(s.bytes / 1e6).toFixed(1)} MB`);
   if (args.json) {
     fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
     fs.writeFileSync(args.json, JSON.stringify({ server: SERVER, patient: PATIENT, expect: EXPECT, results, summary }, null, 2));

@@ -1,5 +1,6 @@
 """System checks for the archive's settings."""
 from django.core import checks
+
 from lightbox.conf import lightbox_setting
 
 

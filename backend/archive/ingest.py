@@ -74,26 +74,12 @@ def _failed(reason: str, code: int, parsed: ParsedInstance | None = None) -> Sto
 
 
 def _duplicate_outcome(parsed: ParsedInstance, sha: str) -> StoreOutcome | None:
-    existing = Instance.objects.filter(sop_instance_uid=parsed.sop_instance_uid).values("sha256").first()
-    if existing is None:
-        return None
-    if existing["sha256"] == sha:
-        return StoreOutcome(
-            status="duplicate",
-            sop_class_uid=parsed.instance["sop_class_uid"],
-            sop_instance_uid=parsed.sop_instance_uid,
-            study_instance_uid=parsed.study_instance_uid,
-            series_instance_uid=parsed.series_instance_uid,
-        )
-    return _failed(
-        f"SOP Instance UID {parsed.sop_instance_uid} is already stored with different content; "
-        "the archive keeps the first copy (delete it first to replace it).",
-        FailureReason.DUPLICATE_SOP_INSTANCE,
-        parsed,
-    )
+    held = Instance.objects.filter(sop_instance_uid=parsed.sop_instance_uid).values_list("sha256", flat=True).first()
+    return None if held is None else _same_or_conflict(parsed, sha, held)
 
 
-def _index(parsed: ParsedInstance, key: str, size: int, sha: str) -> None:
+def _rows(parsed: ParsedInstance) -> tuple[Study, Series, bool]:
+    """The study and series rows of an instance, created when new; True when the series was created."""
     p = parsed.patient
     patient, created = Patient.objects.get_or_create(
         patient_id=p["patient_id"], issuer_of_patient_id=p["issuer_of_patient_id"], defaults=p
@@ -111,25 +97,95 @@ def _index(parsed: ParsedInstance, key: str, size: int, sha: str) -> None:
             f"Series {series.series_instance_uid} already belongs to another study.",
             FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,
         )
-    Instance.objects.create(
-        series=series,
-        storage_key=key,
-        file_size=size,
-        sha256=sha,
-        metadata=parsed.metadata_json,
-        frame_index=parsed.frame_index,
-        **parsed.instance,
+    return study, series, series_created
+
+
+def _instance_row(series: Series, parsed: ParsedInstance, key: str, size: int, sha: str) -> Instance:
+    return Instance(series=series, storage_key=key, file_size=size, sha256=sha, metadata=parsed.metadata_json,
+                    frame_index=parsed.frame_index, **parsed.instance)
+
+
+def _count(study: Study, series: Series, added: int, series_created: bool, modalities: set[str]) -> None:
+    """Add ``added`` instances to the denormalised counters, and ``modalities`` to the study's."""
+    Series.objects.filter(pk=series.pk).update(
+        number_of_series_related_instances=F("number_of_series_related_instances") + added
     )
-    Series.objects.filter(pk=series.pk).update(number_of_series_related_instances=F("number_of_series_related_instances") + 1)
-    modality = parsed.series["modality"]
-    study_update = {"number_of_study_related_instances": F("number_of_study_related_instances") + 1}
+    study_update = {"number_of_study_related_instances": F("number_of_study_related_instances") + added}
     if series_created:
         study_update["number_of_study_related_series"] = F("number_of_study_related_series") + 1
-    if modality and f"\\{modality}\\" not in study.modalities_in_study:
+    new = {m for m in modalities if m and f"\\{m}\\" not in study.modalities_in_study}
+    if new:
         current = Study.objects.select_for_update().values_list("modalities_in_study", flat=True).get(pk=study.pk)
-        if f"\\{modality}\\" not in current:
-            study_update["modalities_in_study"] = (current or "\\") + f"{modality}\\"
+        missing = sorted(m for m in new if f"\\{m}\\" not in current)
+        if missing:
+            study_update["modalities_in_study"] = (current or "\\") + "".join(f"{m}\\" for m in missing)
     Study.objects.filter(pk=study.pk).update(**study_update)
+
+
+def _index(parsed: ParsedInstance, key: str, size: int, sha: str) -> None:
+    study, series, series_created = _rows(parsed)
+    _instance_row(series, parsed, key, size, sha).save(force_insert=True)
+    _count(study, series, 1, series_created, {parsed.series["modality"]})
+
+
+@dataclass(slots=True)
+class _Staged:
+    """An instance checked and moved into the store, waiting to be indexed."""
+
+    parsed: ParsedInstance
+    key: str
+    size: int
+    sha: str
+
+
+def _index_batch(staged: list[_Staged]) -> None:
+    """Index instances in the caller's transaction: one lookup and one insert statement per series."""
+    by_series: dict[str, list[_Staged]] = defaultdict(list)
+    for item in staged:
+        by_series[item.parsed.series_instance_uid].append(item)
+    for items in by_series.values():
+        study, series, series_created = _rows(items[0].parsed)
+        if any(item.parsed.study_instance_uid != study.study_instance_uid for item in items):
+            raise DicomError("A series is spread over several studies.", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
+        Instance.objects.bulk_create([_instance_row(series, i.parsed, i.key, i.size, i.sha) for i in items])
+        _count(study, series, len(items), series_created, {i.parsed.series["modality"] for i in items})
+
+
+def _index_one(item: _Staged) -> StoreOutcome:
+    """Index one stored file in its own transaction; on refusal its file is removed again."""
+    parsed = item.parsed
+    try:
+        with transaction.atomic():
+            _index(parsed, item.key, item.size, item.sha)
+    except IntegrityError:
+        get_storage().delete(item.key)
+        return _duplicate_outcome(parsed, item.sha) or _failed(
+            "The index refused the instance (a concurrent store of the same UIDs).",
+            FailureReason.PROCESSING_FAILURE,
+            parsed,
+        )
+    except DatabaseError as exc:  # a value the database refuses, a lock timeout: the sender may retry
+        get_storage().delete(item.key)
+        logger.exception("indexing %s failed", parsed.sop_instance_uid)
+        return _failed(f"The index could not record the instance: {str(exc)[:200]}",
+                       FailureReason.PROCESSING_FAILURE, parsed)
+    except DicomError as exc:
+        get_storage().delete(item.key)
+        return _failed(exc.reason, exc.code, parsed)
+    except BaseException:
+        get_storage().delete(item.key)
+        raise
+    return _stored(parsed)
+
+
+def _stored(parsed: ParsedInstance) -> StoreOutcome:
+    return StoreOutcome(
+        status="stored",
+        sop_class_uid=parsed.instance["sop_class_uid"],
+        sop_instance_uid=parsed.sop_instance_uid,
+        study_instance_uid=parsed.study_instance_uid,
+        series_instance_uid=parsed.series_instance_uid,
+    )
 
 
 def store_file(path: str | Path, *, expected_study_uid: str | None = None, consume: bool = False) -> StoreOutcome:
@@ -138,59 +194,101 @@ def store_file(path: str | Path, *, expected_study_uid: str | None = None, consu
     ``consume``: the file is a staging file of the store and is moved (or removed when not stored);
     otherwise it is copied and left alone.
     """
-    path = Path(path)
+    return store_files([path], expected_study_uid=expected_study_uid, consume=consume)[0]
+
+
+def store_files(paths: list[str | Path], *, expected_study_uid: str | None = None, consume: bool = False,
+                ) -> list[StoreOutcome]:
+    """:func:`store_file` for several files, outcomes in order. Each file succeeds or fails on its own, but they
+    are indexed in one transaction with one lookup per series (a fraction of the database work per instance);
+    when that transaction is refused, each instance is indexed on its own so that one bad instance fails alone.
+    """
+    paths = [Path(p) for p in paths]
     try:
-        return _store(path, expected_study_uid, consume)
+        return _store_files(paths, expected_study_uid, consume)
     finally:
         if consume:
-            path.unlink(missing_ok=True)
+            for path in paths:
+                path.unlink(missing_ok=True)
 
 
-def _store(path: Path, expected_study_uid: str | None, consume: bool) -> StoreOutcome:
-    parsed: ParsedInstance | None = None
-    try:
-        parsed = parse_file(path)
-        if expected_study_uid and parsed.study_instance_uid != expected_study_uid:
-            return _failed(
-                f"Instance belongs to study {parsed.study_instance_uid}, not {expected_study_uid} named in the URL.",
-                FailureReason.STUDY_UID_MISMATCH,
-                parsed,
-            )
-        sha = _sha256(path)
-        if (dup := _duplicate_outcome(parsed, sha)) is not None:
-            return dup
-        size = path.stat().st_size
-        storage = get_storage()
-        key = storage.put(path if consume else _copy_to_staging(path))
+def _store_files(paths: list[Path], expected_study_uid: str | None, consume: bool) -> list[StoreOutcome]:
+    outcomes: list[StoreOutcome | None] = [None] * len(paths)
+    checked: list[tuple[int, ParsedInstance, str]] = []
+    for n, path in enumerate(paths):
+        parsed: ParsedInstance | None = None
+        try:
+            parsed = parse_file(path)
+            if expected_study_uid and parsed.study_instance_uid != expected_study_uid:
+                outcomes[n] = _failed(
+                    f"Instance belongs to study {parsed.study_instance_uid}, not {expected_study_uid} named in the URL.",
+                    FailureReason.STUDY_UID_MISMATCH,
+                    parsed,
+                )
+                continue
+            checked.append((n, parsed, _sha256(path)))
+        except DicomError as exc:
+            outcomes[n] = _failed(exc.reason, exc.code, parsed)
+        except OSError as exc:
+            outcomes[n] = _failed(f"The file cannot be read: {exc.strerror or exc}", FailureReason.PROCESSING_FAILURE,
+                                  parsed)
+    known = dict(
+        Instance.objects.filter(sop_instance_uid__in=[parsed.sop_instance_uid for _, parsed, _ in checked])
+        .values_list("sop_instance_uid", "sha256")
+    )
+    staged: list[tuple[int, _Staged]] = []
+    storage = get_storage()
+    for n, parsed, sha in checked:
+        if (held := known.get(parsed.sop_instance_uid)) is not None:
+            outcomes[n] = _same_or_conflict(parsed, sha, held)
+            continue
+        try:
+            size = paths[n].stat().st_size
+            key = storage.put(paths[n] if consume else _copy_to_staging(paths[n]))
+        except OSError as exc:
+            logger.exception("storage failure for %s", paths[n])
+            outcomes[n] = _failed(f"The archive could not write the file: {exc.strerror or exc}",
+                                  FailureReason.OUT_OF_RESOURCES, parsed)
+            continue
+        known[parsed.sop_instance_uid] = sha  # the same instance twice in one batch: the first one counts
+        staged.append((n, _Staged(parsed, key, size, sha)))
+    if len(staged) > 1:
         try:
             with transaction.atomic():
-                _index(parsed, key, size, sha)
-        except IntegrityError:
-            storage.delete(key)
-            return _duplicate_outcome(parsed, sha) or _failed(
-                "The index refused the instance (a concurrent store of the same UIDs).",
-                FailureReason.PROCESSING_FAILURE,
-                parsed,
-            )
-        except DatabaseError as exc:  # a value the database refuses, a lock timeout: the sender may retry
-            storage.delete(key)
-            logger.exception("indexing %s failed", parsed.sop_instance_uid)
-            return _failed(f"The index could not record the instance: {str(exc)[:200]}",
-                           FailureReason.PROCESSING_FAILURE, parsed)
+                _index_batch([item for _, item in staged])
+            for n, item in staged:
+                outcomes[n] = _stored(item.parsed)
+            staged = []
+        except (DatabaseError, DicomError):
+            pass  # one of them is refused: index them one by one below, so that it fails alone
         except BaseException:
-            storage.delete(key)
+            for _, item in staged:
+                storage.delete(item.key)
             raise
-    except DicomError as exc:
-        return _failed(exc.reason, exc.code, parsed)
-    except OSError as exc:
-        logger.exception("storage failure for %s", path)
-        return _failed(f"The archive could not write the file: {exc.strerror or exc}", FailureReason.OUT_OF_RESOURCES, parsed)
-    return StoreOutcome(
-        status="stored",
-        sop_class_uid=parsed.instance["sop_class_uid"],
-        sop_instance_uid=parsed.sop_instance_uid,
-        study_instance_uid=parsed.study_instance_uid,
-        series_instance_uid=parsed.series_instance_uid,
+    for position, (n, item) in enumerate(staged):
+        try:
+            outcomes[n] = _index_one(item)
+        except BaseException:
+            for _, rest in staged[position + 1:]:
+                storage.delete(rest.key)
+            raise
+    return outcomes  # type: ignore[return-value]
+
+
+def _same_or_conflict(parsed: ParsedInstance, sha: str, held_sha: str) -> StoreOutcome:
+    if held_sha == sha:
+        return StoreOutcome(
+            status="duplicate",
+            sop_class_uid=parsed.instance["sop_class_uid"],
+            sop_instance_uid=parsed.sop_instance_uid,
+            study_instance_uid=parsed.study_instance_uid,
+            series_instance_uid=parsed.series_instance_uid,
+        )
+    return _failed(
+        f"SOP Instance UID {parsed.sop_instance_uid} is already stored with different content; "
+        "the archive keeps the first copy (delete it first to replace it).",
+        FailureReason.DUPLICATE_SOP_INSTANCE,
+        parsed,
     )
 
 

@@ -1,9 +1,9 @@
 """The DICOM C-STORE and C-ECHO SCP (pynetdicom): modalities and PACS push instances here.
 
 Each received data set is written as received (preamble, file meta, the encoded data set: no re-encoding) to a
-staging file and stored through :func:`archive.ingest.store_file`, like STOW-RS and import. Storing runs in a
-small pool of long-lived worker threads rather than in pynetdicom's per-association threads, so database
-connections are reused across associations and never leak with a finished association's thread.
+staging file and stored through :func:`archive.ingest.store_file`, like STOW-RS and import. Storing runs in the
+archive's few long-lived store workers (:mod:`archive.store_workers`) rather than in pynetdicom's
+per-association threads, so database connections are reused and never leak with a finished association.
 Stored instances are announced (``notify_stored``) when the association ends, however it ends, and every
 ``FLUSH_EVERY`` instances during a long one. See docs/conformance/stow.md for the status policy.
 """
@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from django.db import close_old_connections
 from pydicom.dataset import Dataset
 from pydicom.filewriter import write_file_meta_info
 from pynetdicom import AE, AllStoragePresentationContexts, evt
@@ -26,14 +24,14 @@ from lightbox.conf import lightbox_setting
 
 from .dicom import FailureReason
 from .dicom.parse import SUPPORTED_PIXEL_TRANSFER_SYNTAXES
-from .ingest import StoreOutcome, notify_stored, store_file
+from .ingest import StoreOutcome, notify_stored
 from .storage import get_storage
+from .store_workers import run_in_worker, store_one
 
 logger = logging.getLogger(__name__)
 
 SUCCESS = 0x0000
 FLUSH_EVERY = 200  # announce progress of long associations, so viewers see studies fill in
-STORE_WORKERS = 2
 MAX_ASSOCIATIONS = 32
 # The transfer syntaxes the archive can index, in the order pynetdicom prefers them; a sender with
 # anything else is told at negotiation time, not after sending the data.
@@ -53,8 +51,7 @@ def c_store_status(outcome: StoreOutcome) -> int:
 class StoreService:
     """Event handlers of one SCP: stores data sets, keeps each association's outcomes until it ends."""
 
-    def __init__(self, workers: int = STORE_WORKERS):
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lightbox-cstore")
+    def __init__(self) -> None:
         self._pending: dict[object, list[StoreOutcome]] = {}
         self._lock = threading.Lock()
 
@@ -75,7 +72,7 @@ class StoreService:
             return _status(FailureReason.OUT_OF_RESOURCES, f"Cannot write: {exc.strerror or exc}")
         except Exception as exc:  # a data set pynetdicom could not give us, a bad file meta
             return _status(FailureReason.CANNOT_UNDERSTAND, str(exc))
-        outcome = self._pool.submit(_store, path).result()
+        outcome = store_one(path)
         flush = None
         with self._lock:
             pending = self._pending.setdefault(event.assoc, [])
@@ -102,16 +99,15 @@ class StoreService:
                 self._announce(outcomes, assoc)
 
     def _announce(self, outcomes: list[StoreOutcome], assoc) -> None:
-        self._pool.submit(_notify_and_audit, outcomes, _calling_ae(assoc), _peer(assoc))
+        run_in_worker(_notify_and_audit, outcomes, _calling_ae(assoc), _peer(assoc))
 
     def close(self) -> None:
-        """Announce what is still pending and stop the workers (after the server has stopped)."""
+        """Announce what is still pending (after the server has stopped) and wait for it."""
         with self._lock:
             remaining = list(self._pending.items())
             self._pending.clear()
         for assoc, outcomes in remaining:
-            self._announce(outcomes, assoc)
-        self._pool.shutdown(wait=True)
+            run_in_worker(_notify_and_audit, outcomes, _calling_ae(assoc), _peer(assoc)).result()
 
 
 def _status(code: int, reason: str) -> Dataset:
@@ -152,21 +148,7 @@ def _write_staging_file(event: evt.Event) -> Path:
     return path
 
 
-def _store(path: Path) -> StoreOutcome:
-    """Runs in a store worker thread."""
-    close_old_connections()
-    try:
-        return store_file(path, consume=True)
-    except Exception as exc:  # the database or the store itself failed: the sender may try again later
-        logger.exception("C-STORE: storing %s failed", path)
-        return StoreOutcome(status="failed", reason=f"Processing failure: {exc}"[:200],
-                            code=FailureReason.PROCESSING_FAILURE)
-    finally:
-        path.unlink(missing_ok=True)
-
-
 def _notify_and_audit(outcomes: list[StoreOutcome], calling_ae: str, peer: str) -> None:
-    close_old_connections()
     try:
         notify_stored(outcomes)
     except Exception:

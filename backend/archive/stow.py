@@ -19,9 +19,10 @@ from audit.log import record
 from lightbox.conf import lightbox_setting
 
 from .http import DicomWebError
-from .ingest import StoreOutcome, notify_stored, store_file
+from .ingest import StoreOutcome, notify_stored
 from .multipart import BodyTooLarge, MultipartError, Part, iter_parts
 from .storage import get_storage
+from .store_workers import store_all
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
@@ -41,9 +42,7 @@ def store(request: HttpRequest, study: str | None = None) -> HttpResponse:
     if declared == 0:
         raise DicomWebError(400, "The request body is empty.")
     parts = _read_parts(request, boundary, max_bytes)
-    outcomes = [store_file(part.path, expected_study_uid=study, consume=True) for part in parts]
-    for part in parts:  # store_file consumes its file; make sure a failed part leaves nothing behind either
-        part.path.unlink(missing_ok=True)
+    outcomes = store_all([part.path for part in parts], expected_study_uid=study, consume=True)
     notify_stored(outcomes)
     _audit(request, outcomes)
     return _response(request, outcomes, study, [part.index for part in parts])

@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from archive.wado.fastpath import WadoFastPath  # noqa: E402
 from events.auth import BrowserOriginValidator, auth_stack  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
 from lightbox.lifespan import LifespanBinder  # noqa: E402
@@ -22,7 +23,7 @@ from lightbox.lifespan import LifespanBinder  # noqa: E402
 application = LifespanBinder(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": WadoFastPath(django_asgi_app),  # plain frame and metadata GETs skip the middleware
             "websocket": BrowserOriginValidator(auth_stack(URLRouter(websocket_urlpatterns))),
         }
     )

@@ -3,9 +3,15 @@ import './styles/app.css';
 import { HttpError, getMe, redirectToLogin } from './api/http';
 import { showBanner } from './util/dom';
 import { route } from './router';
+import { warmStudy } from './api/dicomweb';
 
 async function main(): Promise<void> {
   const root = document.getElementById('app')!;
+  const r = route(location.pathname);
+  // Start the viewer's code and the study's first requests at once, alongside the who-am-I call.
+  const viewerModule = r.page === 'viewer' ? import('./viewer/app') : undefined;
+  if (r.page === 'viewer') warmStudy(r.study);
+  viewerModule?.catch(() => undefined);
   let me;
   try {
     me = await getMe();
@@ -14,10 +20,9 @@ async function main(): Promise<void> {
     root.textContent = 'The Lightbox server could not be reached. Check the connection and reload the page.';
     return;
   }
-  const r = route(location.pathname);
-  if (r.page === 'viewer') {
+  if (r.page === 'viewer' && viewerModule) {
     // The viewer (Cornerstone3D) is a separate chunk: the study list stays small and fast.
-    const { mountViewer } = await import('./viewer/app');
+    const { mountViewer } = await viewerModule;
     await mountViewer(root, r.study, me);
   } else if (r.page === 'list') {
     const { mountStudyList } = await import('./studylist/page');

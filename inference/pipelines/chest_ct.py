@@ -31,7 +31,7 @@ from inference.pipelines.encoding import RLE_ENCODING, rle_encode_b64
 from inference.pipelines.inferer import VolumeInferer
 from inference.pipelines.transforms import hu_to_channels, interp_z, resample_inplane, source_to_model_z
 
-__all__ = ["ChestCTPipeline", "Detection", "SegmentationResult", "plan_slabs"]
+__all__ = ["ChestCTPipeline", "Detection", "SegmentationResult", "plan_slabs", "upsample_labels"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,33 @@ class SegmentationResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def upsample_labels(probs: torch.Tensor, rows: int, cols: int, margin: int = 2) -> np.ndarray:
+    """Argmax of bilinearly upsampled class probabilities (C, n, h, w) -> uint8 (n, rows, cols).
+
+    Only the bounding box of non-background voxels (plus ``margin`` model voxels) is upsampled: the
+    lungs and liver cover about a third of a slice, and the rest is background by construction.
+    """
+    n_classes, n, h, w = probs.shape
+    out = np.zeros((n, rows, cols), dtype=np.uint8)
+    fg = probs[1:].amax(dim=(0, 1)) > 0.2
+    if not bool(fg.any()):
+        return out
+    ys, xs = torch.nonzero(fg.any(dim=1)).flatten(), torch.nonzero(fg.any(dim=0)).flatten()
+    m_y0, m_y1 = max(0, int(ys[0]) - margin), min(h - 1, int(ys[-1]) + margin)
+    m_x0, m_x1 = max(0, int(xs[0]) - margin), min(w - 1, int(xs[-1]) + margin)
+    # Source pixels whose centres fall in the box (align_corners=False convention).
+    r0 = max(0, int(np.floor((m_y0 + 0.5) * rows / h - 0.5)))
+    r1 = min(rows, int(np.ceil((m_y1 + 0.5) * rows / h + 0.5)))
+    c0 = max(0, int(np.floor((m_x0 + 0.5) * cols / w - 0.5)))
+    c1 = min(cols, int(np.ceil((m_x1 + 0.5) * cols / w + 0.5)))
+    gy = ((torch.arange(r0, r1, dtype=torch.float32) + 0.5) / rows) * 2 - 1
+    gx = ((torch.arange(c0, c1, dtype=torch.float32) + 0.5) / cols) * 2 - 1
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)[None].expand(n, -1, -1, -1)
+    up = F.grid_sample(probs.permute(1, 0, 2, 3), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    out[:, r0:r1, c0:c1] = up.max(dim=1).indices.to(torch.uint8).numpy()
+    return out
+
+
 def plan_slabs(n_model: int, core: int, first_core: int | None = None) -> list[tuple[int, int]]:
     """Split model slices ``0:n_model`` into consecutive (start, stop) cores; the first may be smaller."""
     if core < 1:
@@ -117,7 +144,14 @@ class ChestCTPipeline:
         strict_weights: refuse to run without trained weights (set False only in tests).
     """
 
-    def __init__(self, spec, network: nn.Module | None = None, *, strict_weights: bool = True, threads: int | None = None):
+    def __init__(
+        self,
+        spec,
+        network: nn.Module | None = None,
+        *,
+        strict_weights: bool = True,
+        threads: int | None = None,
+    ):
         from inference.registry import load_network
 
         self.spec = spec
@@ -127,7 +161,9 @@ class ChestCTPipeline:
         self.model_spacing = tuple(float(v) for v in pre.get("spacing_mm", (1.5, 1.5, 1.5)))
         self.windows = [tuple(w) for w in pre.get("windows", ((-1000, 400), (-160, 240)))]
         self.inferer = VolumeInferer(
-            roi_depth=int(inf.get("roi_depth", 80)), overlap=float(inf.get("overlap", 0.25)), divisor=int(inf.get("divisor", 16))
+            roi_depth=int(inf.get("roi_depth", 80)),
+            overlap=float(inf.get("overlap", 0.25)),
+            divisor=int(inf.get("divisor", 16)),
         )
         self.slab_core = int(inf.get("slab_core", 48))
         self.slab_halo = int(inf.get("slab_halo", 16))
@@ -161,7 +197,11 @@ class ChestCTPipeline:
         nz, rows, cols = geometry.shape
         sz, sy, sx = geometry.spacing
         mz_sp, my_sp, mx_sp = self.model_spacing
-        n_model = (max(1, round(nz * sz / mz_sp)), max(16, round(rows * sy / my_sp)), max(16, round(cols * sx / mx_sp)))
+        n_model = (
+            max(1, round(nz * sz / mz_sp)),
+            max(16, round(rows * sy / my_sp)),
+            max(16, round(cols * sx / mx_sp)),
+        )
         model_spacing_eff = (nz * sz / n_model[0], rows * sy / n_model[1], cols * sx / n_model[2])
         q_source = source_to_model_z(nz, n_model[0])  # model z of each source slice
         p_model = source_to_model_z(n_model[0], nz)  # source z of each model slice
@@ -212,8 +252,7 @@ class ChestCTPipeline:
                 for chunk in range(0, len(ks), 16):
                     part = ks[chunk : chunk + 16]
                     pz = interp_z(keep, keep_lo, q_source[part])  # (C, n, my, mx)
-                    up = F.interpolate(pz.permute(1, 0, 2, 3), size=(rows, cols), mode="bilinear", align_corners=False)
-                    labels[part[0] : part[-1] + 1] = up.argmax(dim=1).to(torch.uint8).numpy()
+                    labels[part[0] : part[-1] + 1] = upsample_labels(pz, rows, cols)
                 k0, k1 = ks[0], ks[-1] + 1
                 done_source = k1
                 stored = geometry.to_stored(labels[k0:k1])
@@ -237,7 +276,9 @@ class ChestCTPipeline:
             t = time.perf_counter()
             new = self._detect(nodule_prob, c1, last, seen_boxes)
             for cand in new:
-                det = self._measure(cand, labels, geometry, q_source, n_model, model_spacing_eff, len(detections) + 1)
+                det = self._measure(
+                    cand, labels, geometry, q_source, n_model, model_spacing_eff, len(detections) + 1
+                )
                 if det is not None:
                     detections.append(det)
                     emit(on_event, EventKind.DETECTION, det.as_dict())
@@ -253,11 +294,19 @@ class ChestCTPipeline:
             )
 
         timings.update(
-            read_resample=t_read, network=t_model, to_source=t_back, detect=t_detect, total=time.perf_counter() - t_start
+            read_resample=t_read,
+            network=t_model,
+            to_source=t_back,
+            detect=t_detect,
+            total=time.perf_counter() - t_start,
         )
         timings = {k: round(v, 3) for k, v in timings.items()}
         logger.info("chest CT pipeline: %s", timings)
-        emit(on_event, EventKind.PROGRESS, {"percent": 95.0, "stage": "segmenting", "message": "segmentation done"})
+        emit(
+            on_event,
+            EventKind.PROGRESS,
+            {"percent": 95.0, "stage": "segmenting", "message": "segmentation done"},
+        )
         return SegmentationResult(
             geometry=geometry,
             labels=geometry.to_stored(labels),

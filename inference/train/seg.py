@@ -25,16 +25,16 @@ __all__ = ["SegTrainConfig", "train_segmentation", "evaluate_segmentation"]
 
 @dataclass
 class SegTrainConfig:
-    steps: int = 1400
+    steps: int = 800
     batch_size: int = 2
-    patch: tuple[int, int, int] = (64, 128, 128)
+    patch: tuple[int, int, int] = (48, 96, 96)
     lr: float = 2e-3
     weight_decay: float = 1e-4
     pool_size: int = 16
-    refresh_every: int = 4
+    refresh_every: int = 6
     spacing_mm: float = 1.5
     train_seeds: tuple[int, int] = (0, 100_000)  # half-open range; held-out seeds are >= 900_000
-    log_every: int = 50
+    log_every: int = 25
 
 
 def train_segmentation(net: nn.Module, cfg: SegTrainConfig, log: Callable[[str], None] = print) -> dict:

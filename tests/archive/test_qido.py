@@ -15,6 +15,7 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.uid import generate_uid
 
 from tests.dicomgen import make_ct_series
+from tests.livesrv import make_live_server
 
 SCOPE = {"PatientID": "QIDOT-*"}
 
@@ -42,7 +43,9 @@ def _study(out: Path, *, name: str, pid: str, date: str, time: str, accession: s
 
 
 def _shell(server, code: str) -> str:
-    return server.manage("shell", "-c", code).stdout
+    """Run Python in the server's environment; the last line it prints."""
+    lines = server.manage("shell", "-c", code).stdout.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,7 @@ def studies(live_server_proc, tmp_path_factory) -> dict[str, dict]:
         f"outcomes = [store_file(p) for p in json.loads({json.dumps(json.dumps(files))})]\n"
         "print(json.dumps([[o.status, o.reason] for o in outcomes if not o.ok]))"
     ))
-    assert json.loads(stored.strip().splitlines()[-1]) == []
+    assert json.loads(stored) == []
     return data
 
 
@@ -282,6 +285,7 @@ def test_includefield_all_per_level(client, studies):
     )
     assert _value(instances[0], "00281050") == 40  # WindowCenter: any instance attribute
     assert "7FE00010" not in instances[0]  # never bulk data
+    assert list(instances[0]) == sorted(instances[0]) and list(study) == sorted(study)
 
 
 def test_limit_offset_and_warning_header(live_server_proc, studies):
@@ -400,4 +404,21 @@ def test_every_search_is_audited_once(live_server_proc, studies):
         f"print(AuditEvent.objects.filter(action='qido.search', username='rad', "
         f"detail__query__match__PatientID='{marker}').count())"
     ))
-    assert count.strip().splitlines()[-1] == "2"
+    assert count == "2"
+
+
+def test_seed_index_adds_and_clears_synthetic_studies(tmp_path):
+    """The bench's data generator, on its own data folder (the shared live server is left alone)."""
+    server = make_live_server(tmp_path)
+    server.manage("migrate", "--noinput")
+    server.manage("seed_index", "--studies", "5", "--series", "2", "--instances", "3", "--seed", "7")
+    count = (
+        "from archive.models import Instance, Series, Study\n"
+        "s = Study.objects.first()\n"
+        "print(Study.objects.count(), Series.objects.count(), Instance.objects.count(),"
+        " s.number_of_study_related_instances, s.modalities_in_study.startswith('\\\\'))"
+    )
+    assert _shell(server, count).split() == ["5", "10", "30", "6", "True"]
+    server.manage("seed_index", "--clear")
+    assert _shell(server, "from archive.models import Study, Patient\n"
+                          "print(Study.objects.count(), Patient.objects.count())").split() == ["0", "0"]

@@ -190,6 +190,29 @@ def test_duplicates_same_bytes_succeed_different_bytes_are_refused(live_server_p
     assert stored_files(live_server_proc) == before
 
 
+def test_an_instance_the_index_refuses_fails_alone_in_a_large_request(live_server_proc, tmp_path):
+    """Parts are indexed in batches; when one is refused (its series belongs to another study) the others of
+    its batch are still stored. The same part twice in one request counts once."""
+    first = _series(tmp_path, 1)
+    clash = pydicom.dcmread(_series(tmp_path, 1)[0])
+    clash.SeriesInstanceUID = pydicom.dcmread(first[0]).SeriesInstanceUID  # a series of another study
+    clash_path = tmp_path / "clash.dcm"
+    clash.save_as(clash_path)
+    assert _post(live_server_proc, *multipart([first[0].read_bytes()])).status_code == 200
+    good = _series(tmp_path, 9)
+    parts = [p.read_bytes() for p in good[:4]] + [clash_path.read_bytes()] + [p.read_bytes() for p in good[4:]]
+    r = _post(live_server_proc, *multipart(parts + parts[:1]))
+    assert r.status_code == 202, r.text
+    assert _failures(r) == {clash.SOPInstanceUID: 0xA900}
+    assert sorted(_stored(r)) == sorted([pydicom.dcmread(p).SOPInstanceUID for p in good] +
+                                        [pydicom.dcmread(good[0]).SOPInstanceUID])
+    study_uid = pydicom.dcmread(good[0]).StudyInstanceUID
+    state = index_state(live_server_proc, studies=[study_uid], instances=[clash.SOPInstanceUID])
+    assert state["studies"][study_uid]["instances"] == 9 and state["studies"][study_uid]["rows"] == 9
+    assert state["instances"][clash.SOPInstanceUID] is None
+    assert staging_files(live_server_proc) == []
+
+
 def _assert_refused(server, response, status: int, words: str) -> None:
     assert response.status_code == status, response.text
     assert words.lower() in response.json()["error"].lower()

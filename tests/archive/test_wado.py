@@ -525,3 +525,56 @@ def test_retrievals_are_audited(live_server_proc, data, http):
     actions = json.loads(next(ln for ln in out.splitlines() if ln.startswith("AUDIT ")).removeprefix("AUDIT "))
     assert actions.count("wado.frames") == 1  # coalesced
     assert "wado.metadata" in actions
+
+
+# ------------------------------------------------------------------------------------------ the frames fast path
+# Plain frame GETs are served before Django's middleware (archive/wado/fastpath.py); these check that it keeps
+# the guarantees of the middleware and the view.
+
+
+def test_frames_with_a_browser_session_until_logout(live_server_proc, data):
+    item = data["ct"][0]
+    url = f"{item.url(live_server_proc.dicomweb)}/frames/1"
+    browser = requests.Session()
+    login = f"{live_server_proc.url}/accounts/login/"
+    browser.get(login, timeout=10)
+    name, password = live_server_proc.auth("radiologist")
+    browser.post(login, data={"username": name, "password": password,
+                              "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+                 headers={"Referer": login}, timeout=10)
+    assert "sessionid" in browser.cookies
+    response = browser.get(url, timeout=10)
+    assert response.status_code == 200
+    assert parts(response)[0][1] == pydicom.dcmread(item.path).PixelData
+    assert response.headers["X-Frame-Options"] == "DENY"
+    browser.post(f"{live_server_proc.url}/accounts/logout/", headers={
+        "X-CSRFToken": browser.cookies["csrftoken"], "Referer": login}, timeout=10)
+    assert browser.get(url, timeout=10).status_code == 401  # forgotten at once on logout
+
+
+def test_frames_check_the_host_header(http, live_server_proc, data):
+    url = f"{data['ct'][0].url(live_server_proc.dicomweb)}/frames/1"
+    assert http.get(url, headers={"Host": "evil.example"}).status_code == 400
+    assert http.get(url, headers={"Host": f"localhost:{live_server_proc.port}"}).status_code == 200
+
+
+def test_revoked_token_stops_working_within_seconds(live_server_proc, data):
+    import time
+
+    item = data["ct"][0]
+    url = f"{item.url(live_server_proc.dicomweb)}/frames/1"
+    out = live_server_proc.manage("shell", "-c", textwrap.dedent("""
+        from django.contrib.auth import get_user_model
+        from rest_framework.authtoken.models import Token
+        Token.objects.filter(user__username="rad").delete()
+        print("TOKEN", Token.objects.create(user=get_user_model().objects.get(username="rad")).key)
+    """)).stdout
+    token = next(ln for ln in out.splitlines() if ln.startswith("TOKEN ")).split()[1]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert requests.get(url, headers=bearer, timeout=10).status_code == 200
+    live_server_proc.manage("shell", "-c", "from rest_framework.authtoken.models import Token; Token.objects.all().delete()")
+    deadline = time.monotonic() + 10  # another process revoked it: this one trusts what it knew for 2 s at most
+    while requests.get(url, headers=bearer, timeout=10).status_code == 200:
+        assert time.monotonic() < deadline, "a revoked token still works"
+        time.sleep(0.2)
+    assert requests.get(url, headers=bearer, timeout=10).status_code == 401

@@ -7,7 +7,19 @@
 #   LIGHTBOX_URL=http://127.0.0.1:8010 LIGHTBOX_USER=rad LIGHTBOX_PASSWORD=... tests/browser/run.sh
 #                                        # against a server that is already running (with demo data)
 #   KEEP_DATA=1 tests/browser/run.sh     # keep the data folder and server log for a look afterwards
+#   tests/browser/run.sh --screenshots   # also write docs/screenshots/*.png
+#   tests/browser/run.sh --bench         # also run bench/viewer_bench.mjs (Lightbox, and OHIF if unpacked)
 set -euo pipefail
+
+SCREENSHOTS=""
+BENCH=""
+for arg in "$@"; do
+  case "$arg" in
+    --screenshots) SCREENSHOTS=1 ;;
+    --bench) BENCH=1 ;;
+    *) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -61,6 +73,11 @@ fi
 
 status=0
 node --test --test-concurrency=1 --test-reporter=spec tests/browser/ || status=$?
+if [[ -n "$SCREENSHOTS" ]]; then node tests/browser/screenshots.mjs || status=1; fi
+if [[ -n "$BENCH" ]]; then
+  node bench/viewer_bench.mjs --server "$LIGHTBOX_URL" --user "${LIGHTBOX_USER:-rad}" --password "${LIGHTBOX_PASSWORD:-}" \
+    --json bench/out/viewer_bench.json || status=1
+fi
 if [[ $status -ne 0 && -n "$DATA" && -f "$DATA/server.log" ]]; then
   echo "--- last lines of the server log ---"
   grep -v ' 200 ' "$DATA/server.log" | tail -40 || true

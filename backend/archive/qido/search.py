@@ -3,13 +3,14 @@
 Every returned column comes from one query (``values()`` across the patient/study/series joins). When
 includefield asks for attributes that are not columns, the same query also fetches the DICOM JSON of a
 representative instance (the first stored of the study or series) through a correlated subquery: no N+1.
-A search with filters may run one query before it, to find few matches without walking the sort order.
+On SQLite, a search with filters may run one query before it, to find few matches without walking the sort order.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import orjson
+from django.db import connections
 from django.db.models import BinaryField, F, OuterRef, QuerySet, Subquery
 
 from accounts.access import visible_study_uids
@@ -105,7 +106,7 @@ def base_queryset(resource: Resource, query: QidoQuery, user) -> QuerySet:
     if visible is not None:
         qs = qs.filter(**{prefixes[ST] + "study_instance_uid__in": visible})
         filtered = True
-    if filtered and resource.scope is None:
+    if filtered and resource.scope is None and connections[qs.db].vendor == "sqlite":
         qs = _narrowed(model, qs)
     return qs.order_by(*_ordering(resource))
 
@@ -117,6 +118,7 @@ def _narrowed(model, qs: QuerySet) -> QuerySet:
     match, but a walk through the whole archive when few do (a rare name, a grant or two). Unordered, it picks
     the index that suits the filter (patient, accession, grants) or one sequential scan; the few matches are
     then sorted. When more than NARROW_MAX match, the ordered walk finds a page quickly and is kept.
+    SQLite only: PostgreSQL's planner, with its statistics, already chooses well (measured: no gain there).
     """
     ids = list(qs.order_by().values_list("pk", flat=True)[:NARROW_MAX + 1])
     if len(ids) > NARROW_MAX:
@@ -139,18 +141,21 @@ def search(resource: Resource, query: QidoQuery, user, origin: str) -> Page:
     if query.include_all:
         tags += [a.tag for a in column_attributes(level)]
     columns: dict[int, Attribute] = {}
+    computed: list[Attribute] = []
     from_metadata: list[str] = []
     for tag in dict.fromkeys(tags):
         attribute = BY_TAG.get(tag)
         if attribute is not None and tag in PER_LEVEL:
-            continue
-        if attribute is not None and attribute.column and attribute.level <= level:
+            computed.append(attribute)
+        elif attribute is not None and attribute.column and attribute.level <= level:
             columns[tag] = attribute
         else:
             from_metadata.append(f"{tag:08X}")
-    writers = column_writers((a, column_path(a, level)) for a in columns.values())
+    writers = column_writers(
+        [(a, column_path(a, level)) for a in columns.values()] + [(a, None) for a in computed]
+    )
     uid_paths = {lvl: PREFIXES[level][lvl] + UID_COLUMNS[lvl] for lvl in (ST, SE, IN) if lvl <= level}
-    fields = {w[2] for w in writers} | set(uid_paths.values())
+    fields = {w[2] for w in writers if w[2]} | set(uid_paths.values())
 
     qs = base_queryset(resource, query, user)
     needs_metadata = bool(from_metadata) or query.include_all
@@ -165,17 +170,13 @@ def search(resource: Resource, query: QidoQuery, user, origin: str) -> Page:
     del rows[query.limit:]
 
     root = origin + DICOMWEB_ROOT
-    has_availability = 0x00080056 in tags
-    has_url = 0x00081190 in tags
+    per_row = {"00080056": ["ONLINE"]}
     results = []
     for row in rows:
-        dataset = write_columns(row, writers)
-        if has_availability:
-            dataset["00080056"] = {"vr": "CS", "Value": ["ONLINE"]}
-        if has_url:
-            dataset["00081190"] = {"vr": "UR", "Value": [_retrieve_url(root, row, uid_paths, level)]}
-        if needs_metadata:
-            _add_metadata(dataset, row, level, from_metadata, query.include_all, origin)
+        per_row["00081190"] = [_retrieve_url(root, row, uid_paths, level)]
+        dataset = write_columns(row, writers, per_row)
+        if needs_metadata and _add_metadata(dataset, row, level, from_metadata, query.include_all, origin):
+            dataset = dict(sorted(dataset.items()))
         results.append(dataset)
     return Page(results=results, truncated=truncated)
 
@@ -189,12 +190,13 @@ def _retrieve_url(root: str, row: dict, uid_paths: dict[Level, str], level: Leve
     return url
 
 
-def _add_metadata(dataset: dict, row: dict, level: Level, tags: list[str], everything: bool, origin: str) -> None:
-    """Attributes read from the stored DICOM JSON; indexed columns always win over it."""
+def _add_metadata(dataset: dict, row: dict, level: Level, tags: list[str], everything: bool, origin: str) -> bool:
+    """Add attributes read from the stored DICOM JSON (indexed columns win over it); True if any was added."""
     raw = row.get("metadata" if level == IN else REPRESENTATIVE)
     if not raw:
-        return
+        return False
     metadata = orjson.loads(bytes(raw))
+    size = len(dataset)
     for tag in tags:
         if tag not in dataset and tag in metadata:
             dataset[tag] = absolute_bulk(metadata[tag], origin)
@@ -203,3 +205,4 @@ def _add_metadata(dataset: dict, row: dict, level: Level, tags: list[str], every
             if tag in dataset or "BulkDataURI" in value or not in_level_module(int(tag, 16), level):
                 continue
             dataset[tag] = value
+    return len(dataset) > size

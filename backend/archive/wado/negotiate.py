@@ -179,28 +179,33 @@ def frame_choice(ranges: tuple[MediaRange, ...], stored_ts: str, *, multiple: bo
     stored_type = FRAME_MEDIA_TYPE.get(stored_ts)
     native_needs_decode = stored_ts in (BIG_ENDIAN, DEFLATED)
     for r in ranges:
-        if multiple and not r.multipart:
+        # a bare */* takes the resource's default form, which is multipart (PS3.18 Table 8.7.3-4)
+        as_multipart = r.multipart or r.media_type == "*/*"
+        if multiple and not as_multipart:
             continue
         ts = r.transfer_syntax
         if compressed and stored_type and r.matches(stored_type) and ts in (None, "*", stored_ts):
-            return FrameChoice(stored_type, stored_ts, False, r.multipart)
+            return FrameChoice(stored_type, stored_ts, False, as_multipart)
         if not r.matches("application/octet-stream"):
             continue
         if ts == "*" or (compressed and ts == stored_ts):
             if compressed:  # as stored, labelled with its syntax (Cornerstone's loader asks for this)
-                return FrameChoice("application/octet-stream", stored_ts, False, r.multipart)
-            return FrameChoice("application/octet-stream", EXPLICIT_LE, native_needs_decode, r.multipart)
+                return FrameChoice("application/octet-stream", stored_ts, False, as_multipart)
+            return FrameChoice("application/octet-stream", EXPLICIT_LE, native_needs_decode, as_multipart)
         if ts in (None, EXPLICIT_LE) and stored_ts in DECODABLE:
-            return FrameChoice("application/octet-stream", EXPLICIT_LE, compressed or native_needs_decode, r.multipart)
+            return FrameChoice("application/octet-stream", EXPLICIT_LE, compressed or native_needs_decode, as_multipart)
     return None
 
 
 def pick(ranges: tuple[MediaRange, ...], offered: list[str], *, allow_multipart: bool = False) -> tuple[str, bool] | None:
-    """First offered concrete media type that an acceptable range matches: (media type, multipart) or None."""
+    """First offered concrete media type that an acceptable range matches: (media type, multipart) or None.
+
+    With ``allow_multipart``, a bare ``*/*`` means the multipart default of bulk data resources.
+    """
     for r in ranges:
         if r.multipart and not allow_multipart:
             continue
         for media_type in offered:
             if r.matches(media_type):
-                return media_type, r.multipart
+                return media_type, r.multipart or (allow_multipart and r.media_type == "*/*")
     return None

@@ -1,6 +1,6 @@
 /** DICOMweb calls: QIDO through dicomweb-client, series metadata with one plain request. */
 import { api } from 'dicomweb-client';
-import { DicomJson } from './dicomjson';
+import { DicomJson, Tag, num, str } from './dicomjson';
 import { HttpError } from './http';
 
 export const DICOMWEB_ROOT = '/dicomweb';
@@ -25,7 +25,26 @@ export async function searchStudies(queryParams: Record<string, string>): Promis
   }
 }
 
-export async function searchSeries(studyInstanceUID: string): Promise<DicomJson[]> {
+/**
+ * Requests started before the viewer's code has even arrived (see warmStudy) are kept here, so the viewer
+ * picks them up instead of asking again. A failed request is forgotten, so a retry goes to the network.
+ */
+const inflight = new Map<string, Promise<unknown>>();
+function once<T>(key: string, make: () => Promise<T>, fresh = false): Promise<T> {
+  let p = fresh ? undefined : (inflight.get(key) as Promise<T> | undefined);
+  if (!p) {
+    p = make();
+    inflight.set(key, p);
+    p.catch(() => inflight.delete(key));
+  }
+  return p;
+}
+
+export function searchSeries(studyInstanceUID: string, fresh = false): Promise<DicomJson[]> {
+  return once(`series:${studyInstanceUID}`, () => searchSeriesNow(studyInstanceUID), fresh);
+}
+
+async function searchSeriesNow(studyInstanceUID: string): Promise<DicomJson[]> {
   try {
     return ((await dicomweb().searchForSeries({
       studyInstanceUID,
@@ -37,13 +56,19 @@ export async function searchSeries(studyInstanceUID: string): Promise<DicomJson[
 }
 
 /** Study-level attributes (patient, study) for the overlays: one QIDO study match by UID. */
-export async function findStudy(studyInstanceUID: string): Promise<DicomJson | undefined> {
-  const rows = await searchStudies({ StudyInstanceUID: studyInstanceUID, includefield: '00081030,00080061' });
-  return rows[0];
+export function findStudy(studyInstanceUID: string): Promise<DicomJson | undefined> {
+  return once(`study:${studyInstanceUID}`, async () => {
+    const rows = await searchStudies({ StudyInstanceUID: studyInstanceUID, includefield: '00081030,00080061' });
+    return rows[0];
+  });
 }
 
 /** All instances of a series in one request (series-level WADO-RS metadata). */
-export async function seriesMetadata(studyUID: string, seriesUID: string): Promise<DicomJson[]> {
+export function seriesMetadata(studyUID: string, seriesUID: string): Promise<DicomJson[]> {
+  return once(`metadata:${studyUID}/${seriesUID}`, () => seriesMetadataNow(studyUID, seriesUID));
+}
+
+async function seriesMetadataNow(studyUID: string, seriesUID: string): Promise<DicomJson[]> {
   let res: Response;
   try {
     res = await fetch(`${DICOMWEB_ROOT}/studies/${studyUID}/series/${seriesUID}/metadata`, {
@@ -63,4 +88,45 @@ export function frameUrl(study: string, series: string, sop: string, frame: numb
 
 export function thumbnailUrl(study: string, series: string, size = 128): string {
   return `${DICOMWEB_ROOT}/studies/${study}/series/${series}/thumbnail?viewport=${size},${size}`;
+}
+
+/** The first series with images: skip SR, SEG, KO, PR and other non-image modalities. */
+export function pickInitialSeries<T extends { modality: string }>(series: T[]): T | undefined {
+  const nonImage = new Set(['SR', 'SEG', 'KO', 'PR', 'RTSTRUCT', 'RTPLAN', 'DOC']);
+  return series.find((s) => !nonImage.has(s.modality)) ?? series[0];
+}
+
+export interface SeriesInfo {
+  seriesInstanceUID: string;
+  description: string;
+  modality: string;
+  seriesNumber?: number;
+  imageCount?: number;
+}
+
+export function toSeriesInfo(list: DicomJson[]): SeriesInfo[] {
+  return list
+    .map((ds) => ({
+      seriesInstanceUID: str(ds, Tag.SeriesInstanceUID),
+      description: str(ds, Tag.SeriesDescription),
+      modality: str(ds, Tag.Modality),
+      seriesNumber: num(ds, Tag.SeriesNumber),
+      imageCount: num(ds, Tag.NumberOfSeriesRelatedInstances),
+    }))
+    .sort((a, b) => (a.seriesNumber ?? 1e9) - (b.seriesNumber ?? 1e9));
+}
+
+/**
+ * Start the study's requests (study, series list, the first series' metadata) while the viewer's code is
+ * still downloading: they are the critical path to the first image.
+ */
+export function warmStudy(studyInstanceUID: string): void {
+  const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
+  quiet(findStudy(studyInstanceUID));
+  quiet(
+    searchSeries(studyInstanceUID).then((list) => {
+      const first = pickInitialSeries(toSeriesInfo(list));
+      if (first) return seriesMetadata(studyInstanceUID, first.seriesInstanceUID);
+    }),
+  );
 }

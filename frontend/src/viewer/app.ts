@@ -4,8 +4,8 @@
  */
 import { RenderingEngine, Types, cache, setVolumesForViewports, volumeLoader, utilities as csUtils } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
-import { findStudy, searchSeries, thumbnailUrl } from '../api/dicomweb';
-import { DicomJson, Tag, formatDate, num, str } from '../api/dicomjson';
+import { findStudy, pickInitialSeries, searchSeries, thumbnailUrl, toSeriesInfo } from '../api/dicomweb';
+import { DicomJson, Tag, formatDate, str } from '../api/dicomjson';
 import { HttpError, Me, redirectToLogin } from '../api/http';
 import { exportSr } from '../api/measurements';
 import { EventBus } from '../realtime/bus';
@@ -17,7 +17,8 @@ import { RenderSupport, startCornerstone } from './cornerstone';
 import { MeasurementStore } from './measurements/store';
 import { describe, MeasurementRecord } from './measurements/serialize';
 import { CT_PRESETS, voiRange } from './presets';
-import { LoadedSeries, SeriesInfo, loadSeries, wadorsImageId } from './series';
+import type { SeriesInfo } from '../api/dicomweb';
+import { LoadedSeries, loadSeries, wadorsImageId } from './series';
 import { Action, actionFor, helpPanel } from './shortcuts';
 import { Slot } from './slot';
 
@@ -206,8 +207,8 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   async function showSeriesIn(i: number, seriesUID: string, startAt: 'middle' | 'first' = 'middle'): Promise<void> {
     if (state.mpr) await exitMpr(state.layout);
     const slot = slotFor(i);
+    if (slot.kind === 'stack' && slot.series?.series === seriesUID) return; // already there
     stopCine(slot);
-    slot.clear();
     slot.showMessage('Loading series…', 'info');
     let series: LoadedSeries;
     try {
@@ -671,7 +672,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
 
   async function refreshSeries(): Promise<void> {
     try {
-      state.series = toSeriesInfo(await searchSeries(studyUID));
+      state.series = toSeriesInfo(await searchSeries(studyUID, true));
       renderSeriesPanel();
       thumbsLoaded = false;
       loadThumbnails();
@@ -756,22 +757,3 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   await showSeriesIn(0, first.seriesInstanceUID);
   firstImageShown();
 }
-
-function toSeriesInfo(list: DicomJson[]): SeriesInfo[] {
-  return list
-    .map((ds) => ({
-      seriesInstanceUID: str(ds, Tag.SeriesInstanceUID),
-      description: str(ds, Tag.SeriesDescription),
-      modality: str(ds, Tag.Modality),
-      seriesNumber: num(ds, Tag.SeriesNumber),
-      imageCount: num(ds, Tag.NumberOfSeriesRelatedInstances),
-    }))
-    .sort((a, b) => (a.seriesNumber ?? 1e9) - (b.seriesNumber ?? 1e9));
-}
-
-/** The first series with images: skip SR, SEG, KO, PR and other non-image modalities. */
-export function pickInitialSeries(series: SeriesInfo[]): SeriesInfo | undefined {
-  const nonImage = new Set(['SR', 'SEG', 'KO', 'PR', 'RTSTRUCT', 'RTPLAN', 'DOC']);
-  return series.find((s) => !nonImage.has(s.modality)) ?? series[0];
-}
-

@@ -7,14 +7,6 @@ import { frameUrl, seriesMetadata } from '../api/dicomweb';
 import { DicomJson, Tag, num, nums, str } from '../api/dicomjson';
 import { SliceGeometry, sliceOrder, volumeEligibility } from './geometry';
 
-export interface SeriesInfo {
-  seriesInstanceUID: string;
-  description: string;
-  modality: string;
-  seriesNumber?: number;
-  imageCount?: number;
-}
-
 export interface LoadedSeries {
   study: string;
   series: string;

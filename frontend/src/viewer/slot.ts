@@ -81,15 +81,20 @@ export class Slot {
     this.listeners.push([target, type, fn]);
   }
 
-  /** Tear down whatever the slot shows (listeners, prefetch, Cornerstone viewport). */
-  clear(): void {
+  /**
+   * Tear down whatever the slot shows (listeners, prefetch, Cornerstone viewport). With `keepStack`, a stack
+   * viewport stays enabled for the next setStack: disabling one while its image is still loading and
+   * enabling a new one under the same ID can leave the canvas black.
+   */
+  clear(keepStack = false): void {
     this.generation++;
     for (const [t, type, fn] of this.listeners) t.removeEventListener(type, fn);
     this.listeners = [];
     this.prefetcher?.stop();
     this.prefetcher = undefined;
-    if (this.viewport()) this.engine.disableElement(this.viewportId);
-    this.kind = 'empty';
+    const keep = keepStack && this.kind === 'stack' && !!this.viewport();
+    if (this.viewport() && !keep) this.engine.disableElement(this.viewportId);
+    this.kind = keep ? 'stack' : 'empty';
     this.series = undefined;
     this.orientation = undefined;
     this.slider.hidden = true;
@@ -99,7 +104,8 @@ export class Slot {
 
   /** Show a series as a stack, first the image at `startIndex`, then everything around it. */
   async showStack(series: LoadedSeries, startIndex: number, onProgress?: (p: PrefetchProgress) => void): Promise<void> {
-    this.clear();
+    const reuse = this.kind === 'stack' && !!this.viewport() && series.imageIds.length > 0;
+    this.clear(reuse);
     const gen = this.generation;
     this.timings = { requested: performance.now() };
     this.kind = 'stack';
@@ -108,12 +114,14 @@ export class Slot {
       this.showMessage('This series holds no images (for example a structured report).', 'info');
       return;
     }
-    this.engine.enableElement({
-      viewportId: this.viewportId,
-      type: Enums.ViewportType.STACK,
-      element: this.element,
-      defaultOptions: { background: [0, 0, 0] },
-    });
+    if (!reuse) {
+      this.engine.enableElement({
+        viewportId: this.viewportId,
+        type: Enums.ViewportType.STACK,
+        element: this.element,
+        defaultOptions: { background: [0, 0, 0] },
+      });
+    }
     this.hideMessage();
     this.showMessage('Loading…', 'info');
     const vp = this.viewport() as Types.IStackViewport;

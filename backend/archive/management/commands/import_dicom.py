@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-BATCH = 100
+BATCH = 50  # files indexed in one transaction, and announced together
 
 
 @dataclass
@@ -75,33 +75,32 @@ class Command(BaseCommand):
     def handle(self, *args, paths: list[str], recursive: bool, progress: bool, **opts):
         from tqdm import tqdm
 
-        from archive.ingest import notify_stored, store_file
+        from archive.ingest import notify_stored, store_files
 
         summary = ImportSummary()
         files = list(walk(paths, recursive, summary.failures))
-        batch = []
         with tqdm(total=len(files), unit="file", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
-            for path in files:
-                bar.update(1)
-                try:
-                    if not is_dicom_file(path):
-                        summary.skipped += 1
-                        continue
-                except OSError as exc:
-                    summary.failures.append((str(path), f"cannot read the file: {exc.strerror or exc}"))
-                    continue
-                outcome = store_file(path)
-                if outcome.status == "stored":
-                    summary.stored += 1
-                elif outcome.status == "duplicate":
-                    summary.duplicate += 1
-                else:
-                    summary.failures.append((str(path), f"{outcome.reason} (0x{outcome.code:04X})"))
-                batch.append(outcome)
-                if len(batch) >= BATCH:
-                    notify_stored(batch)
-                    batch = []
-        notify_stored(batch)
+            for start in range(0, len(files), BATCH):
+                batch = files[start:start + BATCH]
+                dicom = []
+                for path in batch:
+                    try:
+                        if is_dicom_file(path):
+                            dicom.append(path)
+                        else:
+                            summary.skipped += 1
+                    except OSError as exc:
+                        summary.failures.append((str(path), f"cannot read the file: {exc.strerror or exc}"))
+                outcomes = store_files(dicom)  # copies: the user's files stay as they are
+                for path, outcome in zip(dicom, outcomes, strict=True):
+                    if outcome.status == "stored":
+                        summary.stored += 1
+                    elif outcome.status == "duplicate":
+                        summary.duplicate += 1
+                    else:
+                        summary.failures.append((str(path), f"{outcome.reason} (0x{outcome.code:04X})"))
+                notify_stored(outcomes)
+                bar.update(len(batch))
         for path, reason in summary.failures:
             self.stderr.write(f"failed: {path}: {reason}")
         self.stdout.write(summary.line())

@@ -1,0 +1,404 @@
+"""A raw ASGI route for ``GET .../frames/{list}`` and ``.../metadata`` that runs before Django, for viewers.
+
+Django's middleware chain costs more per request than reading a 512 KiB frame (shared/STACK.md). This route
+serves the common case itself and hands everything else to Django unchanged, so every refusal (400, 401, 403,
+404, 406) and every unusual request (a session without a cookie, the ``accept`` query parameter, transcoding,
+an object store) is answered by the very same view code. What the middleware and the view would have done, it
+does with the same functions:
+
+- Host checked against ALLOWED_HOSTS (``django.http.request.validate_host``);
+- the user from the Authorization header (``user_from_authorization``) or the session cookie
+  (``django.contrib.auth.get_user``), remembered for ``AUTH_TTL`` seconds and forgotten at once when a user,
+  token, group membership or grant changes in this process, or on logout;
+- per-study permission with ``can_view_study`` (remembered the same way);
+- frame numbers parsed and range-checked by the view's functions, Accept negotiated by ``frame_choice``;
+- ``X-Content-Type-Options: nosniff``, ``X-Frame-Options``, ``Referrer-Policy``, COOP, ``Cache-Control:
+  private``, and CORS through ``lightbox.middleware.apply_cors``;
+- the audit record (``wado.frames`` coalesced, ``wado.metadata``) written off the event loop.
+
+Changes made by another process (``manage.py``, another web worker) reach this one within ``AUTH_TTL``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from importlib import import_module
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.http.request import split_domain_port, validate_host
+
+from lightbox.middleware import apply_cors
+
+from . import multipart
+from .frames import FrameListError, parse_frame_list
+from .lookup import instances_in
+from .metadata import GZIP_MIN_BYTES, accepts_gzip, gzip_bytes, join_metadata
+from .negotiate import frame_choice, parse_accept, pick
+
+logger = logging.getLogger(__name__)
+
+FRAMES = re.compile(r"^/dicomweb/studies/([^/]+)/series/([^/]+)/instances/([^/]+)/frames/([^/]+)$")
+METADATA = re.compile(r"^/dicomweb/studies/([^/]+)(?:/series/([^/]+)(?:/instances/([^/]+))?)?/metadata$")
+AUTH_TTL = 2.0  # seconds a resolved user or permission is trusted without asking the database again
+INSTANCE_TTL = 30.0
+AUDIT_MEMO = 1.0  # at most one hand-off to audit.record per user, series and client per second
+CACHE_IMMUTABLE = b"private, max-age=86400"  # as the views: an instance never changes once stored
+CACHE_REVALIDATE = b"private, no-cache"
+INLINE_READ_BYTES = 4 << 20  # larger reads go to a thread so the event loop never waits on a cold disk
+DEFAULT_FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"'
+_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wado-fastpath")
+
+
+class _TtlCache:
+    """A small dict with expiry and a size bound (oldest first out); per process, cleared on changes."""
+
+    def __init__(self, ttl: float, size: int):
+        self.ttl, self.size = ttl, size
+        self.data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key):
+        hit = self.data.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key, value) -> None:
+        self.data[key] = (time.monotonic() + self.ttl, value)
+        self.data.move_to_end(key)
+        while len(self.data) > self.size:
+            self.data.popitem(last=False)
+
+    def clear(self) -> None:
+        self.data.clear()
+
+
+_users = _TtlCache(AUTH_TTL, 1024)  # credential -> user (or False: refused, Django answers)
+_access = _TtlCache(AUTH_TTL, 8192)  # (user pk, study) -> bool
+_instances = _TtlCache(INSTANCE_TTL, 8192)  # SOP Instance UID -> row for frames
+_audited = _TtlCache(AUDIT_MEMO, 4096)
+
+
+def forget_credentials(**_kwargs) -> None:
+    """Signal receiver: a user, token, group or grant changed, or someone logged out."""
+    _users.clear()
+    _access.clear()
+
+
+def forget_instances(study_instance_uid: str = "", series_instance_uid: str | None = None, **_kwargs) -> None:
+    """Signal receiver for ``resource_deleted``: drop the rows of a deleted study or series."""
+    for sop, (_, row) in list(_instances.data.items()):
+        if row["study"] == study_instance_uid and series_instance_uid in (None, row["series"]):
+            _instances.data.pop(sop, None)
+
+
+def connect_signals() -> None:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.contrib.auth.signals import user_logged_out
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+    from rest_framework.authtoken.models import Token
+
+    from accounts.models import StudyGrant
+
+    from ..signals import resource_deleted
+
+    User = get_user_model()
+    for model in (User, Token, Group, StudyGrant):
+        post_save.connect(forget_credentials, sender=model, dispatch_uid=f"wado-fast-save-{model.__name__}")
+        post_delete.connect(forget_credentials, sender=model, dispatch_uid=f"wado-fast-del-{model.__name__}")
+    m2m_changed.connect(forget_credentials, sender=User.groups.through, dispatch_uid="wado-fast-groups")
+    user_logged_out.connect(forget_credentials, dispatch_uid="wado-fast-logout")
+    resource_deleted.connect(forget_instances, dispatch_uid="wado-fast-deleted")
+
+
+# ------------------------------------------------------------------ work done in threads (database)
+
+
+def _in_thread(fn, *args):
+    """Run ``fn`` with a healthy database connection, as Django does around a request."""
+    close_old_connections()
+    try:
+        return fn(*args)
+    finally:
+        close_old_connections()
+
+
+def _resolve_user(authorization: str, session_key: str):
+    from accounts.authentication import user_from_authorization
+
+    if authorization:
+        return user_from_authorization(authorization)
+    from django.contrib.auth import get_user
+
+    engine = import_module(settings.SESSION_ENGINE)
+    user = get_user(SimpleNamespace(session=engine.SessionStore(session_key)))
+    return user if user.is_authenticated and user.is_active else None
+
+
+def _resolve_access(user, study: str) -> bool:
+    from accounts.access import can_view_study
+
+    return can_view_study(user, study)
+
+
+def _resolve_instance(sop: str) -> dict | None:
+    from ..models import Instance
+    from ..storage import get_storage
+
+    row = (
+        Instance.objects.filter(sop_instance_uid=sop)
+        .values("series__series_instance_uid", "series__study__study_instance_uid", "storage_key",
+                "transfer_syntax_uid", "number_of_frames", "frame_index")
+        .first()
+    )
+    if row is None:
+        return None
+    path = get_storage().local_path(row["storage_key"])
+    return {
+        "study": row["series__study__study_instance_uid"],
+        "series": row["series__series_instance_uid"],
+        "path": str(path) if path is not None else None,
+        "ts": row["transfer_syntax_uid"],
+        "frames": row["number_of_frames"] or 0,
+        "index": row["frame_index"] or [],
+    }
+
+
+def _audit(user, action: str, study: str, series: str, ip: str | None, coalesce: bool, detail: dict) -> None:
+    from audit.log import record
+
+    record(user, action, request=SimpleNamespace(META={"REMOTE_ADDR": ip}), study_instance_uid=study,
+           series_instance_uid=series, coalesce=coalesce, **detail)
+
+
+# ------------------------------------------------------------------ the route
+
+
+def _allowed_hosts() -> list[str]:
+    hosts = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not hosts:
+        hosts = [".localhost", "127.0.0.1", "[::1]"]
+    return hosts
+
+
+def _security_headers() -> list[tuple[bytes, bytes]]:
+    out = []
+    if getattr(settings, "SECURE_CONTENT_TYPE_NOSNIFF", True):
+        out.append((b"x-content-type-options", b"nosniff"))
+    out.append((b"x-frame-options", getattr(settings, "X_FRAME_OPTIONS", "DENY").encode()))
+    if policy := getattr(settings, "SECURE_REFERRER_POLICY", "same-origin"):
+        out.append((b"referrer-policy", (policy if isinstance(policy, str) else ",".join(policy)).encode()))
+    if coop := getattr(settings, "SECURE_CROSS_ORIGIN_OPENER_POLICY", "same-origin"):
+        out.append((b"cross-origin-opener-policy", coop.encode()))
+    return out
+
+
+def _cookie(headers: dict[bytes, bytes], name: str) -> str:
+    for item in headers.get(b"cookie", b"").decode("latin-1").split(";"):
+        key, _, value = item.strip().partition("=")
+        if key == name:
+            return value
+    return ""
+
+
+class WadoFastPath:
+    """ASGI app: serve plain frame and metadata requests, pass everything else (and every refusal) to ``app``."""
+
+    def __init__(self, app):
+        self.app = app
+        self._ready = False
+        # LIGHTBOX_WADO_FASTPATH=0 sends every request through Django (to compare, or to rule this route out)
+        self.enabled = os.environ.get("LIGHTBOX_WADO_FASTPATH", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+    async def __call__(self, scope, receive, send):
+        if self.enabled and scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            path = scope["path"]
+            route = None
+            if path.endswith("/metadata") and (match := METADATA.match(path)):
+                route = self._metadata
+            elif "/frames/" in path and (match := FRAMES.match(path)):
+                route = self._frames
+            if route is not None:
+                try:
+                    if await route(scope, send, *match.groups()):
+                        return
+                except Exception:  # anything unexpected: Django's view gives the considered answer
+                    logger.exception("WADO fast path failed for %s; answering through Django", path)
+        await self.app(scope, receive, send)
+
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, _in_thread, fn, *args)
+
+    async def _authorize(self, scope, headers: dict[bytes, bytes], study: str):
+        """The user when the request may go ahead here (allowed host, known user, access to the study)."""
+        if not self._ready:
+            connect_signals()
+            self._ready = True
+        if scope.get("query_string") and any(k == "accept" for k, _ in parse_qsl(scope["query_string"].decode("latin-1"))):
+            return None
+        domain, _port = split_domain_port(headers.get(b"host", b"").decode("latin-1"))
+        if not domain or not validate_host(domain, _allowed_hosts()):
+            return None
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        session_key = "" if authorization else _cookie(headers, settings.SESSION_COOKIE_NAME)
+        if not authorization and not session_key:
+            return None
+        credential = ("a", authorization) if authorization else ("s", session_key)
+        user = _users.get(credential)
+        if user is None:
+            user = await self._run(_resolve_user, authorization, session_key) or False
+            _users.put(credential, user)
+        if user is False:
+            return None
+        allowed = _access.get((user.pk, study))
+        if allowed is None:
+            allowed = await self._run(_resolve_access, user, study)
+            _access.put((user.pk, study), allowed)
+        return user if allowed else None
+
+    def _common_headers(self, headers: dict[bytes, bytes], cache: bytes) -> list[tuple[bytes, bytes]]:
+        out = [(b"cache-control", cache), *_security_headers()]
+        if b"authorization" not in headers:
+            out.append((b"vary", b"Cookie"))
+        cors: dict[str, str] = {}
+        apply_cors(headers.get(b"origin", b"").decode("latin-1"), cors)
+        return out + [(k.lower().encode(), v.encode()) for k, v in cors.items()]
+
+    async def _frames(self, scope, send, study: str, series: str, sop: str, frame_list: str) -> bool:
+        headers = dict(scope["headers"])
+        user = await self._authorize(scope, headers, study)
+        if user is None:
+            return False
+        try:
+            numbers = parse_frame_list(frame_list)
+        except FrameListError:
+            return False
+        row = _instances.get(sop)
+        if row is None:
+            row = await self._run(_resolve_instance, sop)
+            if row is None:
+                return False
+            _instances.put(sop, row)
+        if (row["study"] != study or row["series"] != series or row["path"] is None
+                or max(numbers) > row["frames"] or len(row["index"]) < row["frames"]):
+            return False  # another path, no such frame, not on local disk, or no byte offsets: Django answers
+        try:
+            ranges = parse_accept(headers.get(b"accept", b"").decode("latin-1").strip() or DEFAULT_FRAMES_ACCEPT)
+        except Exception:
+            return False
+        choice = frame_choice(ranges, row["ts"], multiple=len(numbers) > 1) if ranges else None
+        if choice is None or choice.decode:
+            return False  # 406, or decoding (big endian, deflated, compressed to native): Django does it
+        runs = [row["index"][n - 1] for n in numbers]
+        total = sum(length for fragments in runs for _, length in fragments)
+        try:
+            if total <= INLINE_READ_BYTES:
+                frames = _read(row["path"], runs)
+            else:
+                frames = await asyncio.get_running_loop().run_in_executor(_EXECUTOR, _read, row["path"], runs)
+        except OSError:
+            return False  # gone or truncated: Django says which
+        client = (scope.get("client") or (None, None))[0]
+        memo = (user.pk, study, series, client)
+        if _audited.get(memo) is None:  # audit.record coalesces too; this only spares the hand-off
+            _audited.put(memo, True)
+            asyncio.get_running_loop().run_in_executor(
+                _EXECUTOR, _in_thread, _audit, user, "wado.frames", study, series, client, True, {})
+        part_type = f"{choice.media_type}; transfer-syntax={choice.transfer_syntax}"
+        common = self._common_headers(headers, CACHE_IMMUTABLE)
+        if not choice.multipart:
+            body = frames[0]
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", part_type.encode()), (b"content-length", str(len(body)).encode()), *common]})
+            await send({"type": "http.response.body", "body": body})
+            return True
+        boundary = multipart.new_boundary()
+        length = multipart.body_length(boundary, [(part_type, len(f)) for f in frames])
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", multipart.content_type(choice.media_type, boundary).encode()),
+            (b"content-length", str(length).encode()), *common]})
+        for data in frames:  # part by part: no copy of the whole body
+            await send({"type": "http.response.body", "body": multipart.part_head(boundary, part_type, len(data)),
+                        "more_body": True})
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            await send({"type": "http.response.body", "body": multipart.PART_END, "more_body": True})
+        await send({"type": "http.response.body", "body": multipart.tail(boundary)})
+        return True
+
+    async def _metadata(self, scope, send, study: str, series: str | None, sop: str | None) -> bool:
+        headers = dict(scope["headers"])
+        if settings.USE_X_FORWARDED_HOST:
+            return False  # the origin of BulkDataURIs then comes from a proxy header: leave it to Django
+        user = await self._authorize(scope, headers, study)
+        if user is None:
+            return False
+        try:
+            ranges = parse_accept(headers.get(b"accept", b"").decode("latin-1").strip() or "application/dicom+json")
+        except Exception:
+            return False
+        chosen = pick(ranges, ["application/dicom+json", "application/json"]) if ranges else None
+        if chosen is None:
+            return False
+        origin = f"{_scheme(scope, headers)}://{headers[b'host'].decode('latin-1')}"
+        gzip = accepts_gzip(headers.get(b"accept-encoding", b"").decode("latin-1"))
+        client = (scope.get("client") or (None, None))[0]
+        answer = await self._run(_metadata_body, user, study, series, sop, origin, gzip, client)
+        if answer is None:
+            return False  # nothing there: Django answers 404
+        body, encoded = answer
+        media_type = chosen[0] if chosen[0] == "application/json" else "application/dicom+json"
+        cache = CACHE_IMMUTABLE if sop else CACHE_REVALIDATE
+        response_headers = [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode()),
+                            (b"vary", b"Accept-Encoding"), *self._common_headers(headers, cache)]
+        if encoded:
+            response_headers.append((b"content-encoding", b"gzip"))
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
+
+
+def _scheme(scope, headers: dict[bytes, bytes]) -> str:
+    """``request.scheme`` as Django computes it (SECURE_PROXY_SSL_HEADER honoured)."""
+    proxy = settings.SECURE_PROXY_SSL_HEADER
+    if proxy:
+        name, value = proxy
+        header = name.removeprefix("HTTP_").replace("_", "-").lower().encode()
+        if header in headers:
+            return "https" if headers[header].decode("latin-1").split(",")[0].strip() == value else "http"
+    return scope.get("scheme", "http")
+
+
+def _metadata_body(user, study: str, series: str | None, sop: str | None, origin: str, gzip: bool,
+                   client: str | None) -> tuple[bytes, bool] | None:
+    """(body, gzipped?) of a metadata answer, audited; None when nothing is there."""
+    rows = list(instances_in(study, series, sop).values_list("metadata", flat=True))
+    if not rows:
+        return None
+    body = join_metadata(rows, origin)
+    _audit(user, "wado.metadata", study, series or "", client, False, {"instances": len(rows)})
+    if gzip and len(body) >= GZIP_MIN_BYTES:
+        return gzip_bytes(body), True
+    return body, False
+
+
+def _read(path: str, runs: list[list[list[int]]]) -> list[bytes]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        out = []
+        for fragments in runs:
+            chunks = [os.pread(fd, length, offset) for offset, length in fragments]
+            if any(len(c) != length for c, (_, length) in zip(chunks, fragments, strict=True)):
+                raise OSError("stored file shorter than its index")
+            out.append(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        return out
+    finally:
+        os.close(fd)
