@@ -56,7 +56,7 @@ class Plan:
     orthanc_seed_deadline_s: float = 180.0
 
 
-QUICK = Plan(stow4_instances=100, cstore_instances=40, qido_n=12, meta_n=6, frame_seconds=1.5, wrk_seconds=2,
+QUICK = Plan(stow4_instances=100, cstore_instances=40, qido_n=12, meta_n=6, frame_seconds=1.5, wrk_seconds=4,
              first_frame_n=4, render_n=6, seed_studies=0)
 
 
@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.log("loading 10 small studies into each")
         for t in targets:
             load(t, servers.get(t.name), small_series)
+        bench.latency("floor", "Floor: metadata of an unknown study (404)", fig.floor, plan.qido_n)
         small_ids = {t.name: "BENCH-003" for t in targets}
         qido_figures(bench, "10 studies", small_ids)
 

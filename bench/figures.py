@@ -120,8 +120,7 @@ def cstore(target: Target, paths: list[Path], processes: int, study_uid: str, ro
 
 def study_instance_count(target: Target, study_uid: str) -> int:
     with target.session() as s:
-        r = check(s.get(target.url("studies"), params={"StudyInstanceUID": study_uid,
-                                                       "includefield": INSTANCE_COUNT_TAG},
+        r = check(s.get(target.url("studies", {"StudyInstanceUID": study_uid, "includefield": INSTANCE_COUNT_TAG}),
                         headers={"Accept": DICOM_JSON}, timeout=60), "QIDO study count")
     found = r.json() if r.content else []
     if not found:
@@ -173,7 +172,7 @@ def qido(target: Target, params: dict[str, str], path: str = "studies") -> Probe
     s = target.session()
 
     def call() -> int:
-        r = check(s.get(target.url(path), params=params, timeout=60,
+        r = check(s.get(target.url(path, params), timeout=60,
                         headers={"Accept": DICOM_JSON, "Accept-Encoding": ENCODINGS["gzip"]}), f"QIDO {params}")
         return len(orjson.loads(r.content)) if r.content else 0
 
@@ -183,7 +182,7 @@ def qido(target: Target, params: dict[str, str], path: str = "studies") -> Probe
 def any_patient_id(target: Target, name_prefix: str) -> str:
     """A PatientID in the index (of the first study matching ``name_prefix*``), for the PatientID search."""
     with target.session() as s:
-        r = check(s.get(target.url("studies"), params={"PatientName": f"{name_prefix}*", "limit": "1"},
+        r = check(s.get(target.url("studies", {"PatientName": f"{name_prefix}*", "limit": "1"}),
                         headers={"Accept": DICOM_JSON}, timeout=60), "QIDO patient")
     found = r.json() if r.content else []
     if not found:
@@ -254,7 +253,7 @@ def first_frame(target: Target, ct: CtSeries, patient_id: str, encoding: str) ->
     s = target.session()
 
     def call() -> None:
-        studies = check(s.get(target.url("studies"), params={"PatientID": patient_id, "limit": "101"},
+        studies = check(s.get(target.url("studies", {"PatientID": patient_id, "limit": "101"}),
                               headers=headers, timeout=60), "QIDO studies").json()
         if ct.study_uid not in [st["0020000D"]["Value"][0] for st in studies]:
             raise BenchError("the CT study is not among the patient's studies")
@@ -286,5 +285,19 @@ def rendered(target: Target, ct: CtSeries, resource: str) -> Probe:
                         headers={"Accept": "image/jpeg"}, timeout=60), resource)
         if not r.content.startswith(b"\xff\xd8"):
             raise BenchError(f"{resource} is not a JPEG ({r.headers.get('Content-Type')})")
+
+    return latency_probe(call)
+
+
+def floor(target: Target) -> Probe:
+    """The cost of the smallest authenticated DICOMweb answer: metadata of a study that does not exist (404).
+    What every request pays before doing any work (routing, authentication, one index lookup)."""
+    s = target.session()
+    url = target.url("studies/1.2.826.0.1.3680043.8.498.404/metadata")
+
+    def call() -> None:
+        r = s.get(url, headers={"Accept": DICOM_JSON}, timeout=60)
+        if r.status_code != 404:
+            raise BenchError(f"expected 404 for an unknown study, got HTTP {r.status_code}")
 
     return latency_probe(call)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import requests
 
@@ -10,6 +11,7 @@ FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syn
 DICOM_JSON = "application/dicom+json"
 BROWSER_GZIP = "gzip, deflate"  # what a browser offers, less br/zstd (requests may not decode them)
 ENCODINGS = {"gzip": BROWSER_GZIP, "identity": "identity"}
+BROWSER_SAFE = "-_.!~*'()"  # characters JavaScript's encodeURIComponent leaves as they are
 
 
 @dataclass
@@ -33,8 +35,11 @@ class Target:
         token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
         return {"Authorization": f"Basic {token}"}
 
-    def url(self, path: str) -> str:
-        return f"{self.dicomweb}/{path.lstrip('/')}"
+    def url(self, path: str, params: dict[str, str] | None = None) -> str:
+        """The URL of ``path`` under the DICOMweb root, with ``params`` encoded as a browser's
+        ``encodeURIComponent`` does (``*`` stays literal: Orthanc does not URL-decode QIDO values)."""
+        query = "&".join(f"{quote(k, safe='')}={quote(v, safe=BROWSER_SAFE)}" for k, v in (params or {}).items())
+        return f"{self.dicomweb}/{path.lstrip('/')}" + (f"?{query}" if query else "")
 
     def instance_path(self, study: str, series: str, sop: str) -> str:
         return f"studies/{study}/series/{series}/instances/{sop}"

@@ -11,8 +11,9 @@ Payloads:
     ``detecting``, ``classifying``, ``writing``, ``done``.
 ``partial_mask``
     ``{"z_start", "z_end", "shape", "encoding", "data", "labels", "sop_instance_uids", "resolution",
-    "orientation"}``: labels of source slices ``z_start:z_end`` (end exclusive) in the series sorted along the
-    slice normal (ascending patient z for axial CT), rows and columns as stored in the images;
+    "orientation"}``: labels of source slices ``z_start:z_end`` (end exclusive) of the series sorted by
+    position along the slice normal from feet to head (ascending patient z), rows and columns as stored in
+    the images;
     ``sop_instance_uids[i]`` is the image of slice ``z_start + i``. ``data`` is base64 of
     :mod:`inference.pipelines.encoding` runs.
 ``detection``

@@ -71,7 +71,9 @@ def dicomweb_view(methods: dict[str, Callable[..., HttpResponse]]) -> Callable[.
             for key, what in UID_KWARGS.items():
                 if key in kwargs:
                     check_uid(kwargs[key], what)
-            if "study" in kwargs:
+            if "study" in kwargs and request.method != "POST":
+                # reading or deleting needs access to the study; storing into it (STOW) needs the store
+                # capability, which stow.store checks, so a technologist can send to /studies/{uid}
                 check_study_access(request, kwargs["study"])
             return handler(request, **kwargs)
         except DicomWebError as exc:

@@ -1,9 +1,10 @@
 """STOW-RS (PS3.18 10.5): ``POST /dicomweb/studies`` and ``/dicomweb/studies/{study}``.
 
 The body is read part by part into staging files (never held in memory); only once the whole body has been
-read and found well-formed is any part stored, so a malformed request stores nothing. Each part is then
-stored on its own through :func:`archive.ingest.store_file`: a part that is not valid DICOM fails alone and
-the others are stored. See docs/conformance/stow.md for the status and failure-reason policy.
+read and found well-formed is any part stored, so a malformed request stores nothing. The parts are then stored
+by the archive's store workers (:func:`archive.store_workers.store_all`, batches indexed in one transaction):
+each part succeeds or fails on its own, so a part that is not valid DICOM fails alone and the others are stored.
+See docs/conformance/stow.md for the status and failure-reason policy.
 """
 from __future__ import annotations
 

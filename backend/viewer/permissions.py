@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from accounts.access import can_view_study
 from rest_framework.permissions import BasePermission
+
+from accounts.access import can_view_study
 
 
 class CanViewStudy(BasePermission):

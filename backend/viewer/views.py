@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from audit.log import record
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from audit.log import record
 
 from .models import Measurement
 from .permissions import CanViewStudy

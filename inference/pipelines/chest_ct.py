@@ -115,7 +115,9 @@ def upsample_labels(probs: torch.Tensor, rows: int, cols: int, margin: int = 2) 
     gy = ((torch.arange(r0, r1, dtype=torch.float32) + 0.5) / rows) * 2 - 1
     gx = ((torch.arange(c0, c1, dtype=torch.float32) + 0.5) / cols) * 2 - 1
     grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)[None].expand(n, -1, -1, -1)
-    up = F.grid_sample(probs.permute(1, 0, 2, 3), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    up = F.grid_sample(
+        probs.permute(1, 0, 2, 3), grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
     out[:, r0:r1, c0:c1] = up.max(dim=1).indices.to(torch.uint8).numpy()
     return out
 
@@ -268,7 +270,7 @@ class ChestCTPipeline:
                         "labels": {k: v for k, v in self.labels.items() if v},
                         "sop_instance_uids": geometry.sop_instance_uids[k0:k1],
                         "resolution": "source",
-                        "orientation": "slices sorted along the normal (ascending), rows and columns as stored",
+                        "orientation": "slices sorted feet to head (ascending patient z), rows and columns as stored",
                     },
                 )
             t_back += time.perf_counter() - t

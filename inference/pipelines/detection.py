@@ -2,10 +2,10 @@
 
 Why not a detector network: MONAI's RetinaNet with a ResNet-FPN costs about 20 s per 192 x 192 x 80 patch on
 this CPU (minutes per CT), while the segmentation net already outputs a nodule probability for every voxel
-in about 10 s. Candidates are its connected components at two thresholds (the lower one catches faint
-small nodules, the higher one splits touching ones); Soft-NMS then keeps the best-scored candidate of each
-overlapping group without deleting a genuine neighbour outright, and a centre-in-box rule drops the nested
-duplicates two thresholds create.
+in about 10 s. Candidates are its connected components at two thresholds: the higher one keeps touching
+nodules apart, the lower one adds faint small nodules the higher one missed. Soft-NMS then keeps the
+best-scored candidate of each overlapping group without deleting a genuine neighbour outright, and a
+centre-in-box rule drops the duplicates a lobulated nodule split in two would leave.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def find_candidates(
     top_k: int = 8,
     offset: tuple[int, int, int] = (0, 0, 0),
 ) -> list[Candidate]:
-    """Connected components (26-connected) of ``prob >= t`` for each threshold.
+    """Connected components (26-connected) of ``prob >= t`` for each threshold, highest first; a component
+    at a lower threshold becomes a candidate only if it holds no higher-threshold candidate.
 
     The score is the mean of the ``top_k`` highest probabilities in the component: one hot voxel of noise
     does not make a detection, a small real nodule still scores high. ``offset`` is added to boxes and
@@ -60,7 +61,7 @@ def find_candidates(
         raise ValueError(f"thresholds must be in (0, 1), got {thresholds!r}.")
     out: list[Candidate] = []
     oz, oy, ox = offset
-    for t in sorted(thresholds):
+    for t in sorted(thresholds, reverse=True):
         labels, n = ndimage.label(prob >= t, structure=_STRUCTURE)
         if n == 0:
             continue
@@ -89,7 +90,12 @@ def find_candidates(
                 sl[1].stop + oy,
                 sl[2].stop + ox,
             )
-            out.append(Candidate(box=box, score=score, centroid=centroid, n_voxels=count, threshold=t))
+            cand = Candidate(box=box, score=score, centroid=centroid, n_voxels=count, threshold=t)
+            # A lower threshold only adds what the higher ones missed: a blob that already holds a
+            # higher-threshold candidate would merge neighbours the higher threshold kept apart.
+            if any(cand.contains(c.centroid) for c in out if c.threshold > t):
+                continue
+            out.append(cand)
     return out
 
 

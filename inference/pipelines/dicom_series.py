@@ -5,8 +5,9 @@ first (without pixel data) to sort slices along the slice normal and check geome
 slab, so the first partial result does not wait for the whole series. Every refusal is an
 :class:`~inference.errors.InferenceInputError` whose ``reason`` a radiologist can read.
 
-Arrays are kept in a *canonical* orientation: slices ascending along the normal, rows running to the
-patient's posterior, columns to the patient's left (in-plane flips of the stored image are undone). Results
+Arrays are kept in a *canonical* orientation: slices sorted along the slice normal from feet to head
+(ascending patient z), rows running to the patient's posterior, columns to the patient's left (in-plane
+flips of the stored image are undone). Results
 go back to the stored orientation with :meth:`SeriesGeometry.to_stored`.
 """
 
@@ -192,6 +193,8 @@ def scan_series(
             )
         )
     positions_a = np.stack(positions)
+    if normal[2] < 0:  # sort feet to head whatever the stored orientation (prone, feet first)
+        normal = -normal
     along = positions_a @ normal
     order = np.argsort(along, kind="stable")
     along = along[order]

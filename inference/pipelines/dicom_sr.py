@@ -1,6 +1,7 @@
 """Comprehensive 3D SR (TID 1500 Measurement Report) of nodule detections, and of a radiograph classification.
 
-One volumetric measurement group per nodule: a tracking identifier, the centre as a 3D POINT
+One volumetric measurement group per nodule, plus a group with the number of nodules found (also when it
+is zero, so "analysed, nothing found" is explicit). A nodule group holds a tracking identifier, the centre as a 3D POINT
 (``VolumeSurface``) referencing the CT image it lies on, and the long axis, short axis, equivalent diameter
 and volume. The detection confidence has no standard concept in TID 1500; it is stored as a measurement
 with a private code (scheme ``99LBX``) so no reader mistakes it for a probability of malignancy.
@@ -27,6 +28,7 @@ __all__ = [
 CONFIDENCE_CODE = Code("LBX001", "99LBX", "AI detection confidence")
 EQUIVALENT_DIAMETER_CODE = Code("LBX002", "99LBX", "Equivalent sphere diameter")
 NODULE_PRESENT_CODE = Code("LBX003", "99LBX", "AI probability of nodule present")
+NODULE_COUNT_CODE = Code("LBX004", "99LBX", "Number of nodules detected")
 _CHEST_XRAY = Code("36643-5", "LN", "XR Chest 2 Views")
 _UNITLESS = codes.UCUM.NoUnits
 
@@ -115,6 +117,18 @@ def build_nodule_report(
                 measurements=measurements,
             )
         )
+    # A series-level group with the count, so "analysed, nothing found" is an explicit result.
+    groups.append(
+        hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="Nodule count"),
+            algorithm_id=algo,
+            measurements=[
+                hd.sr.Measurement(
+                    name=NODULE_COUNT_CODE, value=len(detections), unit=_UNITLESS, algorithm_id=algo
+                )
+            ],
+        )
+    )
     report = hd.sr.MeasurementReport(
         observation_context=_observation_context(
             model_name, model_version, manufacturer, device_serial_number

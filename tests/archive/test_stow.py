@@ -300,3 +300,21 @@ def test_a_body_over_the_size_limit_is_413(restricted_server, tmp_path):  # noqa
     _assert_refused(restricted_server, chunked, 413, "limit")
     small, small_type = multipart([paths[0].read_bytes()])
     assert _post(restricted_server, small, small_type).status_code == 200
+
+
+def test_technologist_can_store_into_a_named_study(live_server_proc, tmp_path):
+    """A technologist sees no studies but sends images: STOW to /studies/{uid} must work for the store role."""
+    from dicomweb_client import DICOMwebClient
+    from pydicom import dcmread
+
+    from tests.dicomgen import make_ct_series
+
+    files = make_ct_series(tmp_path, slices=2, size=16, patient_name="Tech^Send")
+    uid = dcmread(files[0]).StudyInstanceUID
+    tech = DICOMwebClient(url=live_server_proc.dicomweb, session=live_server_proc.session("technologist"))
+    tech.store_instances([dcmread(p) for p in files], study_instance_uid=uid)
+    rad = DICOMwebClient(url=live_server_proc.dicomweb, session=live_server_proc.session("radiologist"))
+    assert len(rad.search_for_instances(study_instance_uid=uid)) == 2
+    # ...but storing does not let the technologist read the study back
+    r = live_server_proc.session("technologist").get(f"{live_server_proc.dicomweb}/studies/{uid}/metadata", timeout=10)
+    assert r.status_code == 403

@@ -212,6 +212,17 @@ def test_instance_transcoded_to_explicit_vr_little_endian(client, data, key):
     assert np.array_equal(ds.pixel_array, _pixels(item.path))
 
 
+def test_study_partly_producible_is_206_with_a_warning(http, live_server_proc, data):
+    jls = data["jls"]
+    response = http.get(f"{live_server_proc.dicomweb}/studies/{jls.study}",
+                        headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={jls.ts}'})
+    assert response.status_code == 206
+    assert response.headers["Warning"].startswith("299")
+    ((headers, body),) = parts(response)  # only the JPEG-LS instance exists in JPEG-LS here
+    assert headers["content-type"] == f"application/dicom; transfer-syntax={jls.ts}"
+    assert pydicom.dcmread(io.BytesIO(body)).SOPInstanceUID == jls.sop
+
+
 def test_single_part_instance_has_content_length(http, live_server_proc, data):
     item = data["ct"][0]
     response = http.get(item.url(live_server_proc.dicomweb), headers={"Accept": "application/dicom; transfer-syntax=*"})
@@ -334,6 +345,14 @@ def test_multiframe_frames_in_the_order_asked(http, client, live_server_proc, da
                         headers={"Accept": 'multipart/related; type="image/jpeg"'})
     stored = _stored_frames(jpeg.path)
     assert [body for _, body in parts(response)] == [stored[4], stored[29]]
+
+
+def test_many_decoded_frames_stream_part_by_part(client, data):
+    jpeg = data["jpeg_baseline_multiframe"]
+    frames = client.retrieve_instance_frames(jpeg.study, jpeg.series, jpeg.sop, list(range(1, 31)),
+                                             media_types=(("application/octet-stream", EXPLICIT_LE),))
+    reference = _pixels(jpeg.path)  # decoded to RGB, as pydicom does by default
+    assert frames == [reference[i].tobytes() for i in range(30)]
 
 
 def test_big_endian_and_deflated_frames_come_little_endian(client, data):
@@ -578,3 +597,13 @@ def test_revoked_token_stops_working_within_seconds(live_server_proc, data):
         assert time.monotonic() < deadline, "a revoked token still works"
         time.sleep(0.2)
     assert requests.get(url, headers=bearer, timeout=10).status_code == 401
+
+
+def test_multipart_length_is_computed_exactly():
+    """Streamed answers announce Content-Length from the part sizes alone; it must match the body written."""
+    from archive.wado import multipart as mp
+
+    boundary = mp.new_boundary()
+    parts_in = [("application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1", b"x" * n) for n in (0, 1, 5000)]
+    body = mp.join(boundary, parts_in)
+    assert mp.body_length(boundary, [(t, len(d)) for t, d in parts_in]) == len(body)

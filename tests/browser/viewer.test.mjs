@@ -374,6 +374,36 @@ describe('viewer', () => {
     await p2.close();
   });
 
+  test('rotate, flip, zoom, reset and cine', async () => {
+    const { page } = await openViewer(ctUid);
+    const base = await waitForPixels(page, 0);
+    await page.keyboard.press('r');
+    const rotated = await waitForChange(page, 0, base.hash);
+    assert.equal(await page.evaluate(() => window.__lightbox.slots()[0].viewport().getViewPresentation().rotation), 90);
+    await page.keyboard.press('h');
+    const flipped = await waitForChange(page, 0, rotated.hash);
+    assert.notEqual(flipped.hash, rotated.hash);
+    await page.keyboard.press('Escape');
+    await waitForChange(page, 0, flipped.hash);
+    assert.equal(await page.evaluate(() => window.__lightbox.slots()[0].viewport().getViewPresentation().rotation), 0);
+    // Right-drag zooms.
+    const box = await page.locator('.slot[data-slot="0"] .cs-element').boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down({ button: 'right' });
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2 - 150, { steps: 6 });
+    await page.mouse.up({ button: 'right' });
+    await page.waitForFunction(() => !/Zoom: 100%/.test(document.querySelector('.slot[data-slot="0"] .corner.br').textContent));
+    // Cine plays through slices, and stops.
+    const i0 = await page.evaluate(() => window.__lightbox.slots()[0].viewport().getCurrentImageIdIndex());
+    await page.keyboard.press('c');
+    await page.waitForFunction((i0) => Math.abs(window.__lightbox.slots()[0].viewport().getCurrentImageIdIndex() - i0) >= 5, i0, { timeout: 10000 });
+    await page.keyboard.press('c');
+    const stopped = await page.evaluate(() => window.__lightbox.slots()[0].viewport().getCurrentImageIdIndex());
+    await page.waitForTimeout(400);
+    assert.equal(await page.evaluate(() => window.__lightbox.slots()[0].viewport().getCurrentImageIdIndex()), stopped);
+    await page.close();
+  });
+
   test('help panel lists the keyboard shortcuts', async () => {
     const { page } = await openViewer(ctUid);
     await page.keyboard.press('?');

@@ -2,8 +2,8 @@
 
 Django's middleware chain costs more per request than reading a 512 KiB frame (shared/STACK.md). This route
 serves the common case itself and hands everything else to Django unchanged, so every refusal (400, 401, 403,
-404, 406) and every unusual request (a session without a cookie, the ``accept`` query parameter, transcoding,
-an object store) is answered by the very same view code. What the middleware and the view would have done, it
+404, 406) and every unusual request (no credentials, the ``accept`` query parameter, transcoding, an object
+store, plain HTTP where SECURE_SSL_REDIRECT is set) is answered by the very same view code. What the middleware and the view would have done, it
 does with the same functions:
 
 - Host checked against ALLOWED_HOSTS (``django.http.request.validate_host``);
@@ -12,8 +12,8 @@ does with the same functions:
   token, group membership or grant changes in this process, or on logout;
 - per-study permission with ``can_view_study`` (remembered the same way);
 - frame numbers parsed and range-checked by the view's functions, Accept negotiated by ``frame_choice``;
-- ``X-Content-Type-Options: nosniff``, ``X-Frame-Options``, ``Referrer-Policy``, COOP, ``Cache-Control:
-  private``, and CORS through ``lightbox.middleware.apply_cors``;
+- ``X-Content-Type-Options: nosniff``, ``X-Frame-Options``, ``Referrer-Policy``, COOP, HSTS when configured,
+  ``Cache-Control: private``, and CORS through ``lightbox.middleware.apply_cors``;
 - the audit record (``wado.frames`` coalesced, ``wado.metadata``) written off the event loop.
 
 Changes made by another process (``manage.py``, another web worker) reach this one within ``AUTH_TTL``.
@@ -21,6 +21,7 @@ Changes made by another process (``manage.py``, another web worker) reach this o
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -33,15 +34,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 from django.http.request import split_domain_port, validate_host
 
 from lightbox.middleware import apply_cors
 
 from . import multipart
 from .frames import FrameListError, parse_frame_list
-from .lookup import instances_in
-from .metadata import GZIP_MIN_BYTES, accepts_gzip, gzip_bytes, join_metadata
+from .metadata import MetadataAnswer, accepts_gzip, build_metadata
 from .negotiate import frame_choice, parse_accept, pick
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class _TtlCache:
         self.data.clear()
 
 
-_users = _TtlCache(AUTH_TTL, 1024)  # credential -> user (or False: refused, Django answers)
+_users = _TtlCache(AUTH_TTL, 1024)  # hash of credential -> user (or False: refused, Django answers)
 _access = _TtlCache(AUTH_TTL, 8192)  # (user pk, study) -> bool
 _instances = _TtlCache(INSTANCE_TTL, 8192)  # SOP Instance UID -> row for frames
 _audited = _TtlCache(AUDIT_MEMO, 4096)
@@ -93,11 +93,9 @@ def forget_credentials(**_kwargs) -> None:
     _access.clear()
 
 
-def forget_instances(study_instance_uid: str = "", series_instance_uid: str | None = None, **_kwargs) -> None:
-    """Signal receiver for ``resource_deleted``: drop the rows of a deleted study or series."""
-    for sop, (_, row) in list(_instances.data.items()):
-        if row["study"] == study_instance_uid and series_instance_uid in (None, row["series"]):
-            _instances.data.pop(sop, None)
+def forget_instances(**_kwargs) -> None:
+    """Signal receiver for ``resource_deleted`` (rare): forget every instance row."""
+    _instances.clear()
 
 
 def connect_signals() -> None:
@@ -124,12 +122,26 @@ def connect_signals() -> None:
 
 
 def _in_thread(fn, *args):
-    """Run ``fn`` with a healthy database connection, as Django does around a request."""
-    close_old_connections()
+    """Run ``fn`` with a healthy database connection.
+
+    Django closes connections around each request (``close_old_connections``); with CONN_MAX_AGE=0 that means a
+    new connection per request, and with SQLite in WAL mode the last connection to close checkpoints the WAL
+    (tens of ms). These few threads keep their connections unless a connection failed or outlived a positive
+    CONN_MAX_AGE.
+    """
+    _check_connections()
     try:
         return fn(*args)
     finally:
-        close_old_connections()
+        _check_connections()
+
+
+def _check_connections() -> None:
+    for conn in connections.all(initialized_only=True):
+        if conn.settings_dict.get("CONN_MAX_AGE") != 0:
+            conn.close_if_unusable_or_obsolete()
+        elif conn.connection is not None and conn.errors_occurred and not conn.is_usable():
+            conn.close()
 
 
 def _resolve_user(authorization: str, session_key: str):
@@ -190,8 +202,16 @@ def _allowed_hosts() -> list[str]:
     return hosts
 
 
-def _security_headers() -> list[tuple[bytes, bytes]]:
+def _security_headers(scheme: str) -> list[tuple[bytes, bytes]]:
+    """The headers SecurityMiddleware and XFrameOptionsMiddleware add, from the same settings."""
     out = []
+    if scheme == "https" and getattr(settings, "SECURE_HSTS_SECONDS", 0):
+        value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if getattr(settings, "SECURE_HSTS_INCLUDE_SUBDOMAINS", False):
+            value += "; includeSubDomains"
+        if getattr(settings, "SECURE_HSTS_PRELOAD", False):
+            value += "; preload"
+        out.append((b"strict-transport-security", value.encode()))
     if getattr(settings, "SECURE_CONTENT_TYPE_NOSNIFF", True):
         out.append((b"x-content-type-options", b"nosniff"))
     out.append((b"x-frame-options", getattr(settings, "X_FRAME_OPTIONS", "DENY").encode()))
@@ -248,11 +268,14 @@ class WadoFastPath:
         domain, _port = split_domain_port(headers.get(b"host", b"").decode("latin-1"))
         if not domain or not validate_host(domain, _allowed_hosts()):
             return None
+        if getattr(settings, "SECURE_SSL_REDIRECT", False) and _scheme(scope, headers) != "https":
+            return None  # SecurityMiddleware redirects
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         session_key = "" if authorization else _cookie(headers, settings.SESSION_COOKIE_NAME)
         if not authorization and not session_key:
             return None
-        credential = ("a", authorization) if authorization else ("s", session_key)
+        # remembered under a hash: no password or token is kept in memory
+        credential = hashlib.sha256(f"{authorization}|{session_key}".encode()).digest()
         user = _users.get(credential)
         if user is None:
             user = await self._run(_resolve_user, authorization, session_key) or False
@@ -265,8 +288,8 @@ class WadoFastPath:
             _access.put((user.pk, study), allowed)
         return user if allowed else None
 
-    def _common_headers(self, headers: dict[bytes, bytes], cache: bytes) -> list[tuple[bytes, bytes]]:
-        out = [(b"cache-control", cache), *_security_headers()]
+    def _common_headers(self, scope, headers: dict[bytes, bytes], cache: bytes) -> list[tuple[bytes, bytes]]:
+        out = [(b"cache-control", cache), *_security_headers(_scheme(scope, headers))]
         if b"authorization" not in headers:
             out.append((b"vary", b"Cookie"))
         cors: dict[str, str] = {}
@@ -314,7 +337,7 @@ class WadoFastPath:
             asyncio.get_running_loop().run_in_executor(
                 _EXECUTOR, _in_thread, _audit, user, "wado.frames", study, series, client, True, {})
         part_type = f"{choice.media_type}; transfer-syntax={choice.transfer_syntax}"
-        common = self._common_headers(headers, CACHE_IMMUTABLE)
+        common = self._common_headers(scope, headers, CACHE_IMMUTABLE)
         if not choice.multipart:
             body = frames[0]
             await send({"type": "http.response.start", "status": 200, "headers": [
@@ -351,18 +374,18 @@ class WadoFastPath:
         origin = f"{_scheme(scope, headers)}://{headers[b'host'].decode('latin-1')}"
         gzip = accepts_gzip(headers.get(b"accept-encoding", b"").decode("latin-1"))
         client = (scope.get("client") or (None, None))[0]
-        answer = await self._run(_metadata_body, user, study, series, sop, origin, gzip, client)
+        answer = await self._run(_metadata_answer, user, study, series, sop, origin, gzip, client)
         if answer is None:
             return False  # nothing there: Django answers 404
-        body, encoded = answer
         media_type = chosen[0] if chosen[0] == "application/json" else "application/dicom+json"
         cache = CACHE_IMMUTABLE if sop else CACHE_REVALIDATE
-        response_headers = [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode()),
-                            (b"vary", b"Accept-Encoding"), *self._common_headers(headers, cache)]
-        if encoded:
+        response_headers = [(b"content-type", media_type.encode()),
+                            (b"content-length", str(len(answer.body)).encode()),
+                            (b"vary", b"Accept-Encoding"), *self._common_headers(scope, headers, cache)]
+        if answer.gzipped:
             response_headers.append((b"content-encoding", b"gzip"))
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": answer.body})
         return True
 
 
@@ -377,17 +400,13 @@ def _scheme(scope, headers: dict[bytes, bytes]) -> str:
     return scope.get("scheme", "http")
 
 
-def _metadata_body(user, study: str, series: str | None, sop: str | None, origin: str, gzip: bool,
-                   client: str | None) -> tuple[bytes, bool] | None:
-    """(body, gzipped?) of a metadata answer, audited; None when nothing is there."""
-    rows = list(instances_in(study, series, sop).values_list("metadata", flat=True))
-    if not rows:
-        return None
-    body = join_metadata(rows, origin)
-    _audit(user, "wado.metadata", study, series or "", client, False, {"instances": len(rows)})
-    if gzip and len(body) >= GZIP_MIN_BYTES:
-        return gzip_bytes(body), True
-    return body, False
+def _metadata_answer(user, study: str, series: str | None, sop: str | None, origin: str, gzip: bool,
+                     client: str | None) -> MetadataAnswer | None:
+    """The views' metadata answer, audited the same way; None when nothing is there."""
+    answer = build_metadata(study, series, sop, origin, gzip)
+    if answer is not None:
+        _audit(user, "wado.metadata", study, series or "", client, False, {"instances": answer.instances})
+    return answer
 
 
 def _read(path: str, runs: list[list[list[int]]]) -> list[bytes]:

@@ -7,6 +7,9 @@ nothing is parsed or re-serialised per request.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
+
+from .lookup import instances_in
 
 PATH_ONLY_URI = b'"BulkDataURI":"/dicomweb/'
 GZIP_MIN_BYTES = 1024
@@ -42,3 +45,21 @@ def gzip_bytes(body: bytes) -> bytes:
     """gzip at level 1: a few ms for a megabyte of JSON, which shrinks it 5-10x."""
     compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
     return compressor.compress(body) + compressor.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataAnswer:
+    body: bytes
+    gzipped: bool
+    instances: int
+
+
+def build_metadata(study: str, series: str | None, instance: str | None, origin: str, gzip: bool) -> MetadataAnswer | None:
+    """The metadata of a study, series or instance path in display order; None when the path names nothing."""
+    rows = list(instances_in(study, series, instance).values_list("metadata", flat=True))
+    if not rows:
+        return None
+    body = join_metadata(rows, origin)
+    if gzip and len(body) >= GZIP_MIN_BYTES:
+        return MetadataAnswer(gzip_bytes(body), True, len(rows))
+    return MetadataAnswer(body, False, len(rows))

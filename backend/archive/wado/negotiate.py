@@ -42,10 +42,6 @@ class MediaRange:
         major, _, minor = self.media_type.partition("/")
         return minor == "*" and concrete.startswith(major + "/")
 
-    @property
-    def wildcard(self) -> bool:
-        return self.media_type.endswith("/*")
-
 
 def _split(text: str, sep: str) -> list[str]:
     """Split on ``sep`` outside double quotes."""
@@ -151,7 +147,8 @@ def instance_syntax(stored_ts: str, wanted: list[str | None]) -> str | None:
         if ts == "*":
             return web_form(stored_ts)
         if ts is None:
-            return stored_ts if stored_ts in LOSSY else EXPLICIT_LE
+            keep = stored_ts in LOSSY or stored_ts not in DECODABLE  # 8.7.3.4: lossy, or cannot be decoded here
+            return web_form(stored_ts) if keep else EXPLICIT_LE
         if ts == stored_ts and stored_ts not in NOT_ON_THE_WEB:
             return ts
         if ts == EXPLICIT_LE and stored_ts in DECODABLE:

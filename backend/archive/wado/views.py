@@ -20,9 +20,9 @@ from ..http import DicomWebError
 from ..storage import get_storage
 from . import multipart
 from .bulkdata import PIXEL_DATA, BadTag, BulkValue, RangeNotSatisfiable, find_value, parse_range, parse_tag
-from .frames import FrameListError, StoredFile, parse_frame_list, read_frames
-from .lookup import instance_rows, instances_in, missing, one_instance, representative
-from .metadata import GZIP_MIN_BYTES, accepts_gzip, gzip_bytes, join_metadata
+from .frames import FrameListError, StoredFile, needs_decode, parse_frame_list, read_frames
+from .lookup import instance_rows, missing, one_instance, representative
+from .metadata import accepts_gzip, build_metadata
 from .negotiate import FrameChoice, MediaRange, acceptable, frame_choice, instance_syntax, pick
 from .render import RENDERED_TYPES, RenderError, RenderFailure, parse_params, read_attributes, render
 from .syntaxes import EXPLICIT_LE
@@ -224,17 +224,14 @@ def _metadata(request: HttpRequest, study: str, series: str | None = None, insta
     chosen = pick(ranges, ["application/dicom+json", "application/json"])
     if chosen is None:
         raise DicomWebError(406, "Metadata is sent as application/dicom+json (DICOM JSON); XML is not offered.")
-    rows = list(instances_in(study, series, instance).values_list("metadata", flat=True))
-    if not rows:
+    gzip = accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING", ""))
+    answer = build_metadata(study, series, instance, _origin(request), gzip)
+    if answer is None:
         raise missing(study, series, instance)
-    body = join_metadata(rows, _origin(request))
-    _audit(request, "wado.metadata", study, series or "", instances=len(rows))
-    encoded = len(body) >= GZIP_MIN_BYTES and accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING", ""))
-    if encoded:
-        body = gzip_bytes(body)
+    _audit(request, "wado.metadata", study, series or "", instances=answer.instances)
     media_type = chosen[0] if chosen[0] == "application/json" else "application/dicom+json"
-    response = _bytes_response(body, media_type, cache=CACHE_IMMUTABLE if instance else CACHE_REVALIDATE)
-    if encoded:
+    response = _bytes_response(answer.body, media_type, cache=CACHE_IMMUTABLE if instance else CACHE_REVALIDATE)
+    if answer.gzipped:
         response["Content-Encoding"] = "gzip"
     response["Vary"] = "Accept-Encoding"
     return response
@@ -300,8 +297,12 @@ def frames_response(row: dict, numbers: list[int], choice: FrameChoice) -> HttpR
     stored_size = sum(length for n in numbers if n <= len(frame_index) for _, length in frame_index[n - 1])
     if choice.multipart and (stored_size > MAX_FRAMES_IN_MEMORY or (choice.decode and len(numbers) > 16)):
         boundary = multipart.new_boundary()
+        length = None
+        if not choice.decode and not needs_decode(row["transfer_syntax_uid"], frame_index):  # sizes known
+            sizes = [sum(n for _, n in frame_index[i - 1]) for i in numbers]
+            length = multipart.body_length(boundary, [(_part_type(choice), n) for n in sizes])
         return _stream(_frame_parts(row, numbers, choice, boundary),
-                       multipart.content_type(choice.media_type, boundary), None)
+                       multipart.content_type(choice.media_type, boundary), length)
     with StoredFile(get_storage(), row["storage_key"]) as stored:
         data = read_frames(stored, row["transfer_syntax_uid"], frame_index, numbers, decode=choice.decode,
                            bits_allocated=row["bits_allocated"] or 8)

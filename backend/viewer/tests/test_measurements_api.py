@@ -1,6 +1,8 @@
 """The measurements API: per user and study, upsert by annotation UID, access checks, audit."""
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
@@ -14,9 +16,11 @@ OTHER_STUDY = "1.2.826.0.1.3680043.8.498.2"
 SERIES = "1.2.826.0.1.3680043.8.498.1.1"
 SOP = "1.2.826.0.1.3680043.8.498.1.1.1"
 
+PASSWORD = secrets.token_urlsafe(12)  # random per run: no password in the repo
+
 
 def _user(name: str, role: str | None) -> User:
-    user = User.objects.create_user(name, password="pw-123456789")
+    user = User.objects.create_user(name, password=PASSWORD)
     if role:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import gzip
+import secrets
 
 import pytest
 from django.contrib.auth.models import User
+
+PASSWORD = secrets.token_urlsafe(12)  # random per run: no password in the repo
 
 
 @pytest.fixture
@@ -28,7 +31,7 @@ def test_pages_need_login(client, dist, path):
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/", "/viewer/1.2.840.113619.2.55.3", "/viewer/1.2.3/"])
 def test_pages_serve_index(client, dist, path):
-    client.force_login(User.objects.create_user("u", password="pw-123456789"))
+    client.force_login(User.objects.create_user("u", password=PASSWORD))
     r = client.get(path)
     assert r.status_code == 200
     assert b"/assets/index-abc.js" in r.content
@@ -38,7 +41,7 @@ def test_pages_serve_index(client, dist, path):
 
 @pytest.mark.django_db
 def test_viewer_path_rejects_non_uid(client, dist):
-    client.force_login(User.objects.create_user("u", password="pw-123456789"))
+    client.force_login(User.objects.create_user("u", password=PASSWORD))
     assert client.get("/viewer/<script>").status_code == 404
 
 
@@ -63,7 +66,7 @@ def test_assets_no_traversal(client, dist):
 @pytest.mark.django_db
 def test_missing_build_says_how_to_fix(client, settings, tmp_path):
     settings.FRONTEND_DIST = tmp_path / "nope"
-    client.force_login(User.objects.create_user("u", password="pw-123456789"))
+    client.force_login(User.objects.create_user("u", password=PASSWORD))
     r = client.get("/")
     assert r.status_code == 503
     assert b"npm ci && npm run build" in r.content

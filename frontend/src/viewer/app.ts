@@ -76,7 +76,9 @@ declare global {
 
 export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): Promise<void> {
   const openedAt = performance.now();
+  performance.mark('lb:viewer-start');
   const support = startCornerstone();
+  performance.mark('lb:cornerstone-ready');
   const engine = new RenderingEngine('lightbox');
   const state: ViewerState = {
     study: studyUID,
@@ -218,6 +220,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
       slot.showMessage(e instanceof HttpError && e.status === 0 ? 'The series could not be fetched: the connection to the server was lost.' : `The series could not be loaded: ${(e as Error).message}`, 'error');
       return;
     }
+    performance.mark('lb:series-ready');
     const n = series.imageIds.length;
     // Volumes open on their middle slice (where anatomy is); it also makes prefetch radiate both ways.
     const start = startAt === 'middle' && series.mpr.ok ? Math.floor(n / 2) : 0;
@@ -732,6 +735,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     const [attrs, list] = await Promise.all([findStudy(studyUID), searchSeries(studyUID)]);
     state.studyAttrs = attrs;
     seriesList = list;
+    performance.mark('lb:study-ready');
   } catch (e) {
     if (e instanceof HttpError && e.status === 401) return redirectToLogin();
     slotFor(0).showMessage(e instanceof HttpError && e.status === 0 ? 'The archive could not be reached. Check the connection and reload.' : `The study could not be loaded: ${(e as Error).message}`, 'error');

@@ -8,6 +8,7 @@ import {
   imageRetrievalPoolManager,
   init as coreInit,
   Enums,
+  getShouldUseCPURendering,
   volumeLoader,
 } from '@cornerstonejs/core';
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
@@ -26,17 +27,6 @@ export function tuning(name: string, fallback: number): number {
   return Number.isFinite(v) && v > 0 ? v : fallback;
 }
 
-/** Is a WebGL2 context available? MPR needs it; stacks fall back to the CPU path without it. */
-export function detectWebGL(): RenderSupport {
-  try {
-    const c = document.createElement('canvas');
-    const gl = c.getContext('webgl2');
-    if (!gl) return { webgl: false, reason: 'This browser offers no WebGL2 context (hardware acceleration off or blocked).' };
-    return { webgl: true };
-  } catch (e) {
-    return { webgl: false, reason: `WebGL failed to start: ${(e as Error).message}` };
-  }
-}
 
 export const TOOL_CLASSES = [
   tools.WindowLevelTool,
@@ -55,18 +45,22 @@ export const TOOL_CLASSES = [
 
 export function startCornerstone(): RenderSupport {
   if (started) return started;
-  const support = detectWebGL();
-  coreInit(support.webgl ? undefined : ({ rendering: { useCPURendering: true } } as never));
-  // Two decode workers on small machines, more where there are cores to spare.
+  // Cornerstone probes WebGL itself and falls back to CPU rendering (stacks only) where it is missing;
+  // a second probe of our own would cost another GL context on software renderers.
+  coreInit();
+  const support: RenderSupport = getShouldUseCPURendering()
+    ? { webgl: false, reason: 'This browser offers no WebGL context (hardware acceleration off or blocked).' }
+    : { webgl: true };
+  // At least two decode workers (one can stall behind a large compressed frame), more where cores allow.
   const cores = navigator.hardwareConcurrency || 2;
-  loaderInit({ maxWebWorkers: tuning('workers', Math.max(1, Math.min(4, cores - 1))) });
+  loaderInit({ maxWebWorkers: tuning('workers', Math.max(2, Math.min(4, cores - 1))) });
   volumeLoader.registerUnknownVolumeLoader(cornerstoneStreamingImageVolumeLoader as never);
   volumeLoader.registerVolumeLoader('cornerstoneStreamingImageVolume', cornerstoneStreamingImageVolumeLoader as never);
 
   // Keep the network queue short so our priorities (current slice first, then outward) decide the order,
   // instead of the browser's own FIFO of pending requests.
   imageRetrievalPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Interaction, 6);
-  imageRetrievalPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, tuning('retrieve', 6));
+  imageRetrievalPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, tuning('retrieve', 10));
   imageLoadPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, 12);
 
   tools.init();
