@@ -99,7 +99,10 @@ def _database() -> dict:
             "OPTIONS": {
                 "timeout": 30,
                 "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA mmap_size=268435456; PRAGMA cache_size=-65536;"
+                ),
             },
         }
     parsed = urlparse(url)

@@ -74,3 +74,22 @@ describe('shortcuts and routes', () => {
     expect(windowFromRange(voiRange(400, 40))).toEqual({ width: 400, center: 40 });
   });
 });
+
+import { imageProblem, transferSyntaxName } from '../src/viewer/validate';
+
+describe('decoded image check', () => {
+  const header = { '00280010': { vr: 'US', Value: [4] }, '00280011': { vr: 'US', Value: [2] } };
+  const img = (rows: number, columns: number, n: number) => ({ rows, columns, getPixelData: () => new Int16Array(n) });
+  it('accepts a full image', () => {
+    expect(imageProblem(img(4, 2, 8), header)).toBeUndefined();
+  });
+  it('flags empty and short images', () => {
+    expect(imageProblem(img(0, 0, 0), header)).toMatch(/empty/);
+    expect(imageProblem(img(4, 2, 3), header)).toMatch(/3 values for a 2×4 image/);
+    expect(imageProblem(undefined, header)).toMatch(/no image/);
+  });
+  it('names transfer syntaxes', () => {
+    expect(transferSyntaxName('1.2.840.10008.1.2.4.90')).toBe('JPEG 2000 Lossless');
+    expect(transferSyntaxName('1.2.3')).toBe('1.2.3');
+  });
+});

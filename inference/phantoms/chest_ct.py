@@ -187,7 +187,16 @@ def _vessel_fraction(a: _Anatomy, rng: np.random.Generator, coords, edge_mm: flo
         for _ in range(6):
             d = rng.normal(size=3)
             d[0] = lung["side"] * abs(d[0]) + lung["side"] * 0.5
-            stack = [(hilum, d / np.linalg.norm(d), rng.uniform(2.6, 3.6), 0)]
+            # Trunks enter along the hilum, not from one point: six thick tubes meeting in one spot would
+            # make a nodule-like blob that no label calls a nodule.
+            start = hilum + np.array(
+                [
+                    -lung["side"] * rng.uniform(0, 12),
+                    rng.uniform(-18, 18) * a.scale,
+                    rng.uniform(-0.12, 0.12) * height,
+                ]
+            )
+            stack = [(start, d / np.linalg.norm(d), rng.uniform(2.6, 3.6), 0)]
             while stack:
                 p0, direction, radius, depth = stack.pop()
                 length = rng.uniform(20, 40) * max(a.scale, 0.6)

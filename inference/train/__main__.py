@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cls-steps", type=int, default=None)
     parser.add_argument("--eval-scans", type=int, default=None, help="held-out CT phantoms to evaluate on")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--seg-init", type=Path, help="start the segmentation net from these weights (fine-tuning)"
+    )
+    parser.add_argument("--seg-lr", type=float, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -61,11 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "seg"):
         spec = get_model_spec(SEG_MODEL)
         net = instantiate(spec.network)
+        if args.seg_init:
+            net.load_state_dict(torch.load(args.seg_init, map_location="cpu", weights_only=True))
+            _log(f"seg: starting from {args.seg_init}")
         cfg = SegTrainConfig()
         if args.quick:
             cfg = SegTrainConfig(steps=20, pool_size=3, patch=(48, 96, 96), log_every=5)
         if args.seg_steps:
             cfg.steps = args.seg_steps
+        if args.seg_lr:
+            cfg.lr = args.seg_lr
         result = train_segmentation(net, cfg, _log)
         path = args.out / "chest_ct_seg.pt"
         torch.save(net.state_dict(), path)
@@ -80,9 +89,23 @@ def main(argv: list[str] | None = None) -> int:
         _log(
             f"seg: held-out {json.dumps({k: v for k, v in ev.items() if k != 'per_scan'})} ({time.perf_counter() - t0:.0f} s)"
         )
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else metrics  # another run may have written
         metrics[SEG_MODEL] = {
             "weights": path.name,
-            "train": {"steps": cfg.steps, "batch_size": cfg.batch_size, "patch": list(cfg.patch), **result},
+            "train": {
+                "steps": cfg.steps,
+                "batch_size": cfg.batch_size,
+                "patch": list(cfg.patch),
+                "lr": cfg.lr,
+                "initialised_from": str(args.seg_init) if args.seg_init else None,
+                "earlier_runs": (
+                    metrics.get(SEG_MODEL, {}).get("train", {}).get("earlier_runs", [])
+                    + [metrics[SEG_MODEL]["train"]]
+                )
+                if args.seg_init and SEG_MODEL in metrics
+                else [],
+                **result,
+            },
             "held_out_model_grid": ev,
         }
         metrics_path.write_text(json.dumps(metrics, indent=2))
@@ -106,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             gradcam_layer=spec.postprocessing["gradcam_layer"],
         )
         _log(f"cls: held-out {json.dumps(ev)}")
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else metrics
         metrics[CLS_MODEL] = {
             "weights": path.name,
             "train": {"steps": cfg.steps, "batch_size": cfg.batch_size, "n_train": cfg.n_train, **result},

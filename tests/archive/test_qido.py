@@ -234,6 +234,7 @@ def test_modalities_in_study(live_server_proc, studies):
 
 def test_empty_value_is_universal_and_empty_attributes_have_no_value(live_server_proc, studies):
     assert len(_study_search(live_server_proc, AccessionNumber="")) == 4
+    assert len(_study_search(live_server_proc, PatientName="", PatientBirthDate="*")) == 4
     response = _get(live_server_proc, "/studies", PatientID="QIDOT-D")
     (study,) = response.json()
     assert study["00080050"] == {"vr": "SH"}  # PS3.18 F.2.5: no "Value" key

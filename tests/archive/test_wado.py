@@ -274,6 +274,18 @@ def test_series_metadata_in_instance_order_with_absolute_bulk_uris(http, client,
     assert instance["00080018"]["Value"] == [ct.sop]
 
 
+def test_metadata_follows_new_instances(http, live_server_proc, tmp_path):
+    paths = make_ct_series(tmp_path / "grow", slices=3, size=16, patient_id="WADO-GROW")
+    first = _store_all(live_server_proc, paths[:2])
+    item = next(iter(first.values()))
+    url = f"{live_server_proc.dicomweb}/studies/{item.study}/series/{item.series}/metadata"
+    for encoding in ("gzip", "identity"):
+        assert len(http.get(url, headers={"Accept-Encoding": encoding}).json()) == 2
+    _store_all(live_server_proc, paths[2:])
+    for encoding in ("gzip", "identity"):  # answers are cached per process, never past a change
+        assert len(http.get(url, headers={"Accept-Encoding": encoding}).json()) == 3
+
+
 def test_pixel_data_is_never_gzipped(http, live_server_proc, data):
     ct = data["ct"][0]
     response = http.get(f"{ct.url(live_server_proc.dicomweb)}/frames/1", headers={"Accept-Encoding": "gzip"})

@@ -366,6 +366,20 @@ describe('viewer', () => {
     assert.match(await page.textContent('.slot-message'), /Study not found/);
     await page.close();
 
+    // An image whose bytes cannot be decoded (the archive answers with a broken JPEG 2000 frame).
+    const broken = await context.newPage();
+    await broken.route('**/frames/**', (route) =>
+      route.fulfill({
+        status: 200,
+        headers: { 'Content-Type': 'multipart/related; type="application/octet-stream"; boundary=b' },
+        body: '--b\r\nContent-Type: application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.90\r\n\r\nnot a codestream\r\n--b--',
+      }),
+    );
+    await broken.goto(`${baseUrl()}/viewer/${ctUid}`);
+    await broken.waitForSelector('.slot-message[data-kind=error]:not([hidden])', { timeout: 20000 });
+    assert.match(await broken.textContent('.slot-message'), /could not be decoded/);
+    await broken.close();
+
     const { page: p2 } = await openViewer(ctUid);
     await p2.context().setOffline(true);
     await p2.waitForSelector('.banner-warn', { timeout: 10000 });

@@ -6,7 +6,8 @@
 - Lists: UIDs separated by commas or backslashes; other values by backslashes (CS also by commas); any may match.
 - Ranges for DA and TM: ``A-B``, ``-B``, ``A-``; a single TM value covers its precision ("10" is 10:00-10:59).
 - ``fuzzymatching=true`` on PN: every word of the query matches a name component by prefix or by Soundex.
-- A zero-length value is universal matching; ``emptyvaluematching=true`` lets empty values match too.
+- A zero-length value, or ``*`` alone, is universal matching; ``emptyvaluematching=true`` lets empty values
+  match too.
 """
 from __future__ import annotations
 
@@ -210,7 +211,7 @@ def _empty(attribute: Attribute, path: str) -> Q:
 def match_filter(attribute: Attribute, path: str, raw: str, *, fuzzy: bool = False, empty: bool = False) -> Q | None:
     """The filter for one match key on the column at ``path``; None for universal matching."""
     value = raw.strip()
-    if not value:
+    if not value or value == "*":  # "*" is universal matching for every VR, as clients send it for any key
         return None
     kind = attribute.match
     if kind == Match.UID:

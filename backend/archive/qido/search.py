@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import orjson
 from django.db import connections
-from django.db.models import BinaryField, F, OuterRef, QuerySet, Subquery
+from django.db.models import BinaryField, F, OuterRef, Q, QuerySet, Subquery
 
 from accounts.access import visible_study_uids
 
 from ..dicom.json import DICOMWEB_ROOT
-from ..models import Instance, Series, Study
+from ..models import Instance, Patient, Series, Study
 from .attributes import BY_TAG, DEFAULT_TAGS, PER_LEVEL, Attribute, Level, column_attributes, in_level_module
 from .matching import match_filter
 from .params import QidoQuery
@@ -26,13 +26,15 @@ P, ST, SE, IN = Level.PATIENT, Level.STUDY, Level.SERIES, Level.INSTANCE
 MODELS = {ST: Study, SE: Series, IN: Instance}
 # How each level's columns are reached from the model searched.
 PREFIXES: dict[Level, dict[Level, str]] = {
+    P: {P: ""},
     ST: {P: "patient__", ST: ""},
     SE: {P: "study__patient__", ST: "study__", SE: ""},
     IN: {P: "series__study__patient__", ST: "series__study__", SE: "series__", IN: ""},
 }
 UID_COLUMNS = {ST: "study_instance_uid", SE: "series_instance_uid", IN: "sop_instance_uid"}
 REPRESENTATIVE = "_representative_metadata"
-NARROW_MAX = 2000  # matches beyond which a search walks the sort order instead (see _narrowed)
+NARROW_MAX = 1000  # matches beyond which a search walks the sort order instead (see _narrowed)
+PATIENT_LIST_MAX = 1000  # patients matched by patient keys beyond which the search joins instead
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,31 +96,69 @@ def base_queryset(resource: Resource, query: QidoQuery, user) -> QuerySet:
         qs = qs.filter(**{prefixes[ST] + "study_instance_uid": resource.study})
     if resource.series:
         qs = qs.filter(**{prefixes[SE] + "series_instance_uid": resource.series})
+    # SQLite plans ORDER BY ... LIMIT by walking the date index; help it when few rows match (see _narrowed).
+    narrow = resource.scope is None and connections[qs.db].vendor == "sqlite"
     filtered = False
+    patient_keys = []
     for attribute, value in query.matches:
-        q = match_filter(
-            attribute, column_path(attribute, level), value, fuzzy=query.fuzzy, empty=query.empty_value_matching
-        )
+        if attribute.level == P:
+            if _filter(attribute, value, P, query) is not None:  # not universal matching
+                patient_keys.append((attribute, value))
+            continue
+        q = _filter(attribute, value, level, query)
         if q is not None:
             qs = qs.filter(q)
             filtered = True
+            if attribute.keyword == "StudyDate" and level == ST:
+                narrow = False  # a date range bounds the walk of the date index already
+    if patient_keys:
+        patients = _patients(patient_keys, query) if narrow else None
+        if patients is None:  # many patients match: join, and walk the sort order
+            qs = qs.filter(_combined(patient_keys, level, query))
+            narrow = False
+        else:
+            qs = qs.filter(**{prefixes[P] + "pk__in": patients})
+        filtered = True
     visible = visible_study_uids(user)
     if visible is not None:
         qs = qs.filter(**{prefixes[ST] + "study_instance_uid__in": visible})
         filtered = True
-    if filtered and resource.scope is None and connections[qs.db].vendor == "sqlite":
+    if filtered and narrow:
         qs = _narrowed(model, qs)
     return qs.order_by(*_ordering(resource))
+
+
+def _filter(attribute: Attribute, value: str, level: Level, query: QidoQuery) -> Q | None:
+    return match_filter(
+        attribute, column_path(attribute, level), value, fuzzy=query.fuzzy, empty=query.empty_value_matching
+    )
+
+
+def _combined(keys: list[tuple[Attribute, str]], level: Level, query: QidoQuery) -> Q:
+    q = Q()
+    for attribute, value in keys:
+        q &= _filter(attribute, value, level, query) or Q()
+    return q
+
+
+def _patients(keys: list[tuple[Attribute, str]], query: QidoQuery) -> list[int] | None:
+    """The patients matching the patient keys, or None when more than PATIENT_LIST_MAX do.
+
+    Few patients: their studies come through the patient index. Many: the study-date walk meets matches soon.
+    """
+    matching = Patient.objects.filter(_combined(keys, P, query)).order_by()
+    ids = list(matching.values_list("pk", flat=True)[:PATIENT_LIST_MAX + 1])
+    return ids if len(ids) <= PATIENT_LIST_MAX else None
 
 
 def _narrowed(model, qs: QuerySet) -> QuerySet:
     """Find the matches first, unordered, when there are few of them.
 
-    Ordered by date with a LIMIT, the database walks the date index and tests every row: quick when many rows
-    match, but a walk through the whole archive when few do (a rare name, a grant or two). Unordered, it picks
-    the index that suits the filter (patient, accession, grants) or one sequential scan; the few matches are
-    then sorted. When more than NARROW_MAX match, the ordered walk finds a page quickly and is kept.
-    SQLite only: PostgreSQL's planner, with its statistics, already chooses well (measured: no gain there).
+    Ordered by date with a LIMIT, SQLite walks the date index and tests every row: quick when many rows match,
+    but a walk through the whole archive when few do (a rare name, a grant or two). Unordered, it picks the index
+    that suits the filter (patient, accession, grants) or one sequential scan; the few matches are then sorted.
+    When more than NARROW_MAX match, the ordered walk finds a page quickly and is kept. PostgreSQL's planner,
+    with its statistics, already chooses well (measured: no gain there).
     """
     ids = list(qs.order_by().values_list("pk", flat=True)[:NARROW_MAX + 1])
     if len(ids) > NARROW_MAX:

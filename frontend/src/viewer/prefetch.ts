@@ -28,6 +28,8 @@ export class Prefetcher {
     readonly imageIds: string[],
     private readonly onProgress: (p: PrefetchProgress) => void,
     private readonly concurrency = 6,
+    /** Returns why a loaded image is unusable (counted as failed), or undefined. */
+    private readonly validate?: (imageId: string, image: unknown) => string | undefined,
   ) {
     this.requested = new Uint8Array(imageIds.length);
   }
@@ -36,9 +38,16 @@ export class Prefetcher {
     this.focus = focus;
     // Images already in the cache (a series shown before) count at once.
     this.imageIds.forEach((id, i) => {
-      if (cache.getImageLoadObject(id) && cache.getImage(id)) {
+      const image = cache.getImageLoadObject(id) ? cache.getImage(id) : undefined;
+      if (image) {
         this.requested[i] = 1;
-        this.loaded++;
+        const problem = this.validate?.(id, image);
+        if (problem) {
+          this.failed++;
+          this.failures.set(id, problem);
+        } else {
+          this.loaded++;
+        }
       }
     });
     this.report();
@@ -74,8 +83,14 @@ export class Prefetcher {
       imageLoader
         .loadAndCacheImage(imageId, { priority, requestType: Enums.RequestType.Prefetch } as never)
         .then(
-          () => {
-            this.loaded++;
+          (image: unknown) => {
+            const problem = this.validate?.(imageId, image);
+            if (problem) {
+              this.failed++;
+              this.failures.set(imageId, problem);
+            } else {
+              this.loaded++;
+            }
           },
           (err: unknown) => {
             this.failed++;

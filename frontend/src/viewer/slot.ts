@@ -10,6 +10,7 @@ import { Prefetcher, PrefetchProgress } from './prefetch';
 import { LoadedSeries } from './series';
 import { windowFromRange } from './presets';
 import { tuning } from './cornerstone';
+import { imageProblem, transferSyntaxName } from './validate';
 
 export type SlotKind = 'empty' | 'stack' | 'mpr';
 
@@ -67,6 +68,7 @@ export class Slot {
   }
 
   showMessage(text: string, kind: 'hint' | 'error' | 'info' = 'info'): void {
+    delete this.message.dataset.reason;
     this.message.textContent = text;
     this.message.dataset.kind = kind;
     this.message.hidden = false;
@@ -140,6 +142,7 @@ export class Slot {
       this.slider.value = String(idx + 1);
       this.prefetcher?.setFocus(idx);
       this.updateOverlay();
+      this.checkCurrentImage();
     }) as EventListener);
     this.on(this.element, Enums.Events.VOI_MODIFIED, () => this.updateOverlay());
     this.on(this.element, Enums.Events.CAMERA_MODIFIED, () => this.updateOverlay());
@@ -158,6 +161,7 @@ export class Slot {
     if (gen !== this.generation) return;
     vp.render();
     this.hideMessage();
+    this.checkCurrentImage();
     this.timings.firstImage = performance.now();
     performance.mark('lb:first-image');
     this.updateOverlay();
@@ -166,8 +170,24 @@ export class Slot {
       this.renderProgress(p);
       if (p.done && this.timings && !this.timings.allLoaded) this.timings.allLoaded = performance.now();
       onProgress?.(p);
-    }, tuning('prefetch', 10));
+    }, tuning('prefetch', 10), (imageId, image) => imageProblem(image as never, series.instanceOf.get(imageId)));
     this.prefetcher.start(startIndex);
+  }
+
+  /** Say so when the image on screen did not decode (the loader does not always report it). */
+  private checkCurrentImage(): void {
+    const vp = this.stackViewport();
+    if (!vp || !this.series) return;
+    const id = vp.getCurrentImageId();
+    const image = cache.getImage(id) as unknown as { transferSyntaxUID?: string } | undefined;
+    const problem = imageProblem(image as never, this.series.instanceOf.get(id));
+    if (problem) {
+      this.showMessage(`This image could not be decoded (${transferSyntaxName(image?.transferSyntaxUID)}): ${problem}.`, 'error');
+      this.message.dataset.reason = 'decode';
+    } else if (this.message.dataset.reason === 'decode') {
+      delete this.message.dataset.reason;
+      this.hideMessage();
+    }
   }
 
   private showDecodeError(err: unknown): void {
