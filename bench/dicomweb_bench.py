@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.log("loading 10 small studies into each")
         for t in targets:
             load(t, servers.get(t.name), small_series)
-        bench.latency("floor", "Floor: metadata of an unknown study (404)", fig.floor, plan.qido_n)
+        bench.latency("floor", "Floor: QIDO matching nothing (10 studies)", fig.floor, plan.qido_n)
         small_ids = {t.name: "BENCH-003" for t in targets}
         qido_figures(bench, "10 studies", small_ids)
 

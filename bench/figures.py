@@ -290,14 +290,14 @@ def rendered(target: Target, ct: CtSeries, resource: str) -> Probe:
 
 
 def floor(target: Target) -> Probe:
-    """The cost of the smallest authenticated DICOMweb answer: metadata of a study that does not exist (404).
-    What every request pays before doing any work (routing, authentication, one index lookup)."""
+    """The smallest authenticated DICOMweb answer: a study search that matches nothing (200, empty list).
+    What every request pays before doing real work (routing, authentication, one index lookup)."""
     s = target.session()
-    url = target.url("studies/1.2.826.0.1.3680043.8.498.404/metadata")
+    url = target.url("studies", {"StudyInstanceUID": "1.2.826.0.1.3680043.8.498.404"})
 
     def call() -> None:
-        r = s.get(url, headers={"Accept": DICOM_JSON}, timeout=60)
-        if r.status_code != 404:
-            raise BenchError(f"expected 404 for an unknown study, got HTTP {r.status_code}")
+        r = check(s.get(url, headers={"Accept": DICOM_JSON}, timeout=60), "QIDO matching nothing")
+        if r.content and orjson.loads(r.content):
+            raise BenchError("a search for an unknown StudyInstanceUID found something")
 
     return latency_probe(call)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ ALLOWED_TARGET_PREFIXES: tuple[str, ...] = (
     "torch.nn.",
 )
 _WEIGHTS_FORMATS = ("state_dict", "torchscript", "bundle")
+_COMPONENT_KEYS = ("refiner",)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,23 @@ class ModelSpec:
     inference: Mapping[str, Any] = field(default_factory=dict)
     postprocessing: Mapping[str, Any] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()
+    components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def component(self, name: str) -> ModelSpec:
+        """A secondary network of this model (e.g. ``"refiner"``) as a spec of its own."""
+        if name not in self.components:
+            raise ModelRegistryError(
+                f"model {self.name!r} has no component {name!r}; it has {sorted(self.components)}."
+            )
+        c = self.components[name]
+        return replace(
+            self,
+            name=f"{self.name}/{name}",
+            network=dict(c["network"]),
+            weights=c.get("weights"),
+            weights_format=c.get("weights_format", "state_dict"),
+            components={},
+        )
 
     def accepts(self, modality: str, body_part: str | None = None) -> tuple[bool, str]:
         """(ok, reason), pynetdicom-validator style: the caller decides what to do with a refusal."""
@@ -144,6 +162,11 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> dict[str, ModelSpec]:
             inference=dict(entry.get("inference", {})),
             postprocessing=dict(entry.get("postprocessing", {})),
             outputs=tuple(entry.get("outputs", ())),
+            components={
+                key: {**value, "weights": (path.parent / value["weights"]) if value.get("weights") else None}
+                for key, value in entry.items()
+                if key in _COMPONENT_KEYS
+            },
         )
     return specs
 

@@ -25,10 +25,18 @@ from torch import nn
 
 from inference.errors import InferenceCancelled, InferenceInputError
 from inference.events import EventHandler, EventKind, emit
-from inference.pipelines.detection import Candidate, find_candidates, measure_mask, soft_nms
+from inference.pipelines.blobs import dot_candidates
+from inference.pipelines.detection import (
+    Candidate,
+    NoduleMeasurement,
+    find_candidates,
+    measure_mask,
+    soft_nms,
+)
 from inference.pipelines.dicom_series import SeriesGeometry, read_slices, scan_series
 from inference.pipelines.encoding import RLE_ENCODING, rle_encode_b64
 from inference.pipelines.inferer import VolumeInferer
+from inference.pipelines.refine import NoduleRefiner
 from inference.pipelines.transforms import hu_to_channels, interp_z, resample_inplane, source_to_model_z
 
 __all__ = ["ChestCTPipeline", "Detection", "SegmentationResult", "plan_slabs", "upsample_labels"]
@@ -142,8 +150,12 @@ class ChestCTPipeline:
 
     Args:
         spec: the registry entry (:class:`inference.registry.ModelSpec`).
-        network: an already loaded network (tests); by default loaded from ``spec``.
+        network: an already loaded stage-one network (tests); by default loaded from ``spec``.
+        refiner: an already loaded refiner network, or ``False`` for stage one alone; by default the
+            spec's ``refiner`` component when its weights exist.
         strict_weights: refuse to run without trained weights (set False only in tests).
+
+    Without a refiner, nodules are stage one's components, measured on its source-resolution labels.
     """
 
     def __init__(
@@ -151,6 +163,7 @@ class ChestCTPipeline:
         spec,
         network: nn.Module | None = None,
         *,
+        refiner: nn.Module | bool | None = None,
         strict_weights: bool = True,
         threads: int | None = None,
     ):
@@ -172,12 +185,39 @@ class ChestCTPipeline:
         self.first_slab_core = int(inf.get("first_slab_core", self.slab_core))
         self.labels = dict(spec.labels) or {"background": 0, "lung": 1, "nodule": 2, "liver": 3}
         self.nodule_label = int(self.labels.get("nodule", 2))
+        self.lung_label = int(self.labels.get("lung", 1))
         self.candidate_thresholds = tuple(post.get("candidate_thresholds", (0.3, 0.5)))
         self.score_threshold = float(post.get("score_threshold", 0.5))
+        self.candidate_score_threshold = float(post.get("candidate_score_threshold", self.score_threshold))
         self.soft_nms_sigma = float(post.get("soft_nms_sigma", 0.5))
         self.min_volume_mm3 = float(post.get("min_volume_mm3", 15.0))
+        self.refiner = self._build_refiner(refiner)
+        blobs = post.get("blob_candidates")
+        self.blob_params = dict(blobs) if blobs else None
         if threads:
             torch.set_num_threads(int(threads))
+
+    def _build_refiner(self, refiner: nn.Module | bool | None) -> NoduleRefiner | None:
+        from inference.registry import load_network
+
+        if refiner is False or "refiner" not in self.spec.components:
+            return None
+        params = self.spec.components["refiner"]
+        if refiner is None or refiner is True:
+            component = self.spec.component("refiner")
+            if component.weights is None or not Path(component.weights).exists():
+                if refiner is True:
+                    load_network(component)  # raises with the command that creates the weights
+                logger.warning("no refiner weights at %s: stage one alone reports nodules", component.weights)
+                return None
+            refiner = load_network(component)
+        return NoduleRefiner(
+            refiner,
+            patch_size=int(params.get("patch_size", 40)),
+            patch_spacing_mm=float(params.get("patch_spacing_mm", 0.9)),
+            window=tuple(params.get("window", (-1000, 400))),
+            center_radius_mm=float(params.get("center_radius_mm", 5.0)),
+        )
 
     # -- public -------------------------------------------------------------------------------------------
 
@@ -188,121 +228,31 @@ class ChestCTPipeline:
         should_cancel: Callable[[], bool] | None = None,
     ) -> SegmentationResult:
         t_start = time.perf_counter()
-        timings: dict[str, float] = {}
         emit(on_event, EventKind.PROGRESS, {"percent": 0.0, "stage": "reading", "message": "reading headers"})
         geometry = scan_series(series_paths, modalities=self.spec.modalities)
         ok, reason = self.spec.accepts(geometry.modality, geometry.body_part or None)
         if not ok:
             raise InferenceInputError(reason)
-        timings["headers"] = time.perf_counter() - t_start
-
-        nz, rows, cols = geometry.shape
-        sz, sy, sx = geometry.spacing
-        mz_sp, my_sp, mx_sp = self.model_spacing
-        n_model = (
-            max(1, round(nz * sz / mz_sp)),
-            max(16, round(rows * sy / my_sp)),
-            max(16, round(cols * sx / mx_sp)),
-        )
-        model_spacing_eff = (nz * sz / n_model[0], rows * sy / n_model[1], cols * sx / n_model[2])
-        q_source = source_to_model_z(nz, n_model[0])  # model z of each source slice
-        p_model = source_to_model_z(n_model[0], nz)  # source z of each model slice
-
-        labels = np.zeros((nz, rows, cols), dtype=np.uint8)  # canonical orientation
-        nodule_prob = np.zeros(n_model, dtype=np.float32)
-        cache: dict[int, torch.Tensor] = {}  # source slice -> in-plane resampled HU
-        slabs = plan_slabs(n_model[0], self.slab_core, self.first_slab_core)
-        detections: list[Detection] = []
-        seen_boxes: set[tuple[int, ...]] = set()
-        t_model = t_back = t_read = t_detect = 0.0
-        done_source = 0
-
+        job = _Job(self, geometry, on_event)
+        job.timings["headers"] = time.perf_counter() - t_start
+        slabs = plan_slabs(job.n_model[0], self.slab_core, self.first_slab_core)
         for slab_index, (c0, c1) in enumerate(slabs):
             if should_cancel is not None and should_cancel():
                 raise InferenceCancelled(f"cancelled before slab {slab_index + 1} of {len(slabs)}")
-            a, b = max(0, c0 - self.slab_halo), min(n_model[0], c1 + self.slab_halo)
-            # Source slices the slab input interpolates from.
-            k_lo = max(0, int(np.floor(p_model[a])))
-            k_hi = min(nz, int(np.floor(p_model[b - 1])) + 2)
-            t = time.perf_counter()
-            missing = [k for k in range(k_lo, k_hi) if k not in cache]
-            if missing:
-                hu = torch.from_numpy(read_slices(geometry, missing[0], missing[-1] + 1))
-                small = resample_inplane(hu, n_model[1:])
-                for n, k in enumerate(range(missing[0], missing[-1] + 1)):
-                    cache[k] = small[n]
-            for k in [k for k in cache if k < k_lo]:
-                del cache[k]
-            stack = torch.stack([cache[k] for k in range(k_lo, k_hi)])[None]
-            slab_hu = interp_z(stack, k_lo, p_model[a:b])[0]
-            t_read += time.perf_counter() - t
-
-            t = time.perf_counter()
-            with torch.inference_mode():
-                probs = self.inferer(hu_to_channels(slab_hu, self.windows)[None], self.network)[0]
-            t_model += time.perf_counter() - t
-            nodule_prob[c0:c1] = probs[self.nodule_label, c0 - a : c1 - a].numpy()
-
-            # Back to source slices whose model z falls in this core.
-            t = time.perf_counter()
             last = slab_index == len(slabs) - 1
-            upper = np.inf if last else c1 - 0.5
-            ks = [k for k in range(done_source, nz) if q_source[k] < upper]
-            if ks:
-                keep_lo = max(a, c0 - 1)
-                keep = probs[:, keep_lo - a : min(b, c1 + 1) - a]
-                for chunk in range(0, len(ks), 16):
-                    part = ks[chunk : chunk + 16]
-                    pz = interp_z(keep, keep_lo, q_source[part])  # (C, n, my, mx)
-                    labels[part[0] : part[-1] + 1] = upsample_labels(pz, rows, cols)
-                k0, k1 = ks[0], ks[-1] + 1
-                done_source = k1
-                stored = geometry.to_stored(labels[k0:k1])
-                emit(
-                    on_event,
-                    EventKind.PARTIAL_MASK,
-                    {
-                        "z_start": k0,
-                        "z_end": k1,
-                        "shape": [k1 - k0, rows, cols],
-                        "encoding": RLE_ENCODING,
-                        "data": rle_encode_b64(stored),
-                        "labels": {k: v for k, v in self.labels.items() if v},
-                        "sop_instance_uids": geometry.sop_instance_uids[k0:k1],
-                        "resolution": "source",
-                        "orientation": "slices sorted feet to head (ascending patient z), rows and columns as stored",
-                    },
-                )
-            t_back += time.perf_counter() - t
-
-            t = time.perf_counter()
-            new = self._detect(nodule_prob, c1, last, seen_boxes)
-            for cand in new:
-                det = self._measure(
-                    cand, labels, geometry, q_source, n_model, model_spacing_eff, len(detections) + 1
-                )
-                if det is not None:
-                    detections.append(det)
-                    emit(on_event, EventKind.DETECTION, det.as_dict())
-            t_detect += time.perf_counter() - t
+            job.segment_slab(c0, c1, last)
+            job.detect(c1, last)
             emit(
                 on_event,
                 EventKind.PROGRESS,
                 {
-                    "percent": round(5 + 90 * c1 / n_model[0], 1),
+                    "percent": round(5 + 90 * c1 / job.n_model[0], 1),
                     "stage": "segmenting",
                     "message": f"slab {slab_index + 1}/{len(slabs)}",
                 },
             )
-
-        timings.update(
-            read_resample=t_read,
-            network=t_model,
-            to_source=t_back,
-            detect=t_detect,
-            total=time.perf_counter() - t_start,
-        )
-        timings = {k: round(v, 3) for k, v in timings.items()}
+        job.timings["total"] = time.perf_counter() - t_start
+        timings = {k: round(v, 3) for k, v in job.timings.items()}
         logger.info("chest CT pipeline: %s", timings)
         emit(
             on_event,
@@ -311,87 +261,270 @@ class ChestCTPipeline:
         )
         return SegmentationResult(
             geometry=geometry,
-            labels=geometry.to_stored(labels),
+            labels=geometry.to_stored(job.labels),
             label_names=dict(self.labels),
-            detections=detections,
+            detections=job.detections,
             timings=timings,
+        )
+
+
+class _Job:
+    """State of one run: source slices read so far, model-grid probabilities, labels and detections.
+
+    Arrays are canonical (see :mod:`inference.pipelines.dicom_series`); events convert to the stored order.
+    """
+
+    def __init__(
+        self, pipe: ChestCTPipeline, geometry: SeriesGeometry, on_event: EventHandler | None
+    ) -> None:
+        self.pipe = pipe
+        self.geometry = geometry
+        self.on_event = on_event
+        nz, rows, cols = geometry.shape
+        sz, sy, sx = geometry.spacing
+        mz, my, mx = pipe.model_spacing
+        self.n_model = (
+            max(1, round(nz * sz / mz)),
+            max(16, round(rows * sy / my)),
+            max(16, round(cols * sx / mx)),
+        )
+        self.q_source = source_to_model_z(nz, self.n_model[0])  # model z of each source slice
+        self.p_model = source_to_model_z(self.n_model[0], nz)  # source z of each model slice
+        self.hu = np.zeros((nz, rows, cols), dtype=np.int16)  # source HU, filled as slices are read
+        self.loaded = np.zeros(nz, dtype=bool)
+        self.small: dict[int, torch.Tensor] = {}  # source slice -> in-plane resampled HU
+        self.labels = np.zeros((nz, rows, cols), dtype=np.uint8)
+        self.refined = np.zeros((nz, rows, cols), dtype=bool)  # nodule voxels confirmed by the refiner
+        self.nodule_prob = np.zeros(self.n_model, dtype=np.float32)
+        self.done_source = 0  # source slices [0, done_source) have labels
+        self.seen: set[tuple[int, ...]] = set()
+        self.detections: list[Detection] = []
+        self.blob_queue: list[tuple[tuple[float, float, float], float]] = []
+        self.timings: dict[str, float] = {
+            "read_resample": 0.0,
+            "network": 0.0,
+            "to_source": 0.0,
+            "detect": 0.0,
+        }
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    def ensure_loaded(self, k0: int, k1: int) -> None:
+        k0, k1 = max(0, k0), min(len(self.loaded), k1)
+        missing = np.flatnonzero(~self.loaded[k0:k1]) + k0
+        if missing.size == 0:
+            return
+        a, b = int(missing[0]), int(missing[-1]) + 1
+        values = read_slices(self.geometry, a, b)
+        self.hu[a:b] = np.clip(np.rint(values), -32768, 32767).astype(np.int16)
+        self.loaded[a:b] = True
+
+    # -- stage one --------------------------------------------------------------------------------------
+
+    def segment_slab(self, c0: int, c1: int, last: bool) -> None:
+        pipe, nz = self.pipe, len(self.loaded)
+        a, b = max(0, c0 - pipe.slab_halo), min(self.n_model[0], c1 + pipe.slab_halo)
+        k_lo = max(0, int(np.floor(self.p_model[a])))
+        k_hi = min(nz, int(np.floor(self.p_model[b - 1])) + 2)
+        t = time.perf_counter()
+        self.ensure_loaded(k_lo, k_hi)
+        missing = [k for k in range(k_lo, k_hi) if k not in self.small]
+        if missing:
+            block = torch.from_numpy(self.hu[missing[0] : missing[-1] + 1].astype(np.float32))
+            resampled = resample_inplane(block, self.n_model[1:])
+            for n, k in enumerate(range(missing[0], missing[-1] + 1)):
+                self.small[k] = resampled[n]
+        for k in [k for k in self.small if k < k_lo]:
+            del self.small[k]
+        stack = torch.stack([self.small[k] for k in range(k_lo, k_hi)])[None]
+        slab_hu = interp_z(stack, k_lo, self.p_model[a:b])[0]
+        self.timings["read_resample"] += time.perf_counter() - t
+
+        t = time.perf_counter()
+        with torch.inference_mode():
+            probs = pipe.inferer(hu_to_channels(slab_hu, pipe.windows)[None], pipe.network)[0]
+        self.timings["network"] += time.perf_counter() - t
+        self.nodule_prob[c0:c1] = probs[pipe.nodule_label, c0 - a : c1 - a].numpy()
+        if pipe.refiner is not None and pipe.blob_params is not None:
+            t = time.perf_counter()
+            lungs = probs.max(dim=0).indices.numpy()
+            mask = ndimage.binary_dilation(np.isin(lungs, (pipe.lung_label, pipe.nodule_label)), iterations=2)
+            found = dot_candidates(slab_hu.numpy(), mask, z_range=(c0 - a, c1 - a), **pipe.blob_params)
+            self.blob_queue.extend(((z + a, y, x), v) for (z, y, x), v in found)
+            self.timings["blobs"] = self.timings.get("blobs", 0.0) + time.perf_counter() - t
+
+        t = time.perf_counter()
+        upper = np.inf if last else c1 - 0.5
+        ks = [k for k in range(self.done_source, nz) if self.q_source[k] < upper]
+        if ks:
+            rows, cols = self.geometry.rows, self.geometry.columns
+            keep_lo = max(a, c0 - 1)
+            keep = probs[:, keep_lo - a : min(b, c1 + 1) - a]
+            for chunk in range(0, len(ks), 16):
+                part = ks[chunk : chunk + 16]
+                pz = interp_z(keep, keep_lo, self.q_source[part])  # (C, n, my, mx)
+                self.labels[part[0] : part[-1] + 1] = upsample_labels(pz, rows, cols)
+            k0, k1 = ks[0], ks[-1] + 1
+            if pipe.refiner is not None:
+                # Nodules come from the refiner only; stage one's nodule voxels read as lung meanwhile.
+                block = self.labels[k0:k1]
+                block[block == pipe.nodule_label] = pipe.lung_label
+                block[self.refined[k0:k1]] = pipe.nodule_label
+            self.done_source = k1
+            self.emit_labels(k0, k1)
+        self.timings["to_source"] += time.perf_counter() - t
+
+    def emit_labels(self, k0: int, k1: int) -> None:
+        geometry = self.geometry
+        emit(
+            self.on_event,
+            EventKind.PARTIAL_MASK,
+            {
+                "z_start": k0,
+                "z_end": k1,
+                "shape": [k1 - k0, geometry.rows, geometry.columns],
+                "encoding": RLE_ENCODING,
+                "data": rle_encode_b64(geometry.to_stored(self.labels[k0:k1])),
+                "labels": {k: v for k, v in self.pipe.labels.items() if v},
+                "sop_instance_uids": geometry.sop_instance_uids[k0:k1],
+                "resolution": "source",
+                "orientation": "slices sorted feet to head (ascending patient z), rows and columns as stored",
+            },
         )
 
     # -- detection ----------------------------------------------------------------------------------------
 
-    def _detect(self, nodule_prob: np.ndarray, c1: int, last: bool, seen: set) -> list[Candidate]:
-        """Closed, not yet reported candidate groups after Soft-NMS and the score threshold."""
-        region = nodule_prob[:c1]
-        if region.max() < min(self.candidate_thresholds):
-            return []
-        cands = find_candidates(region, self.candidate_thresholds)
-        closed = [c for c in cands if (last or c.box[3] < c1) and c.box not in seen]
-        for c in closed:
-            seen.add(c.box)
-        kept = soft_nms(closed, sigma=self.soft_nms_sigma)
-        return [c for c in kept if c.score >= self.score_threshold]
-
-    def _measure(
-        self,
-        cand: Candidate,
-        labels: np.ndarray,
-        geometry: SeriesGeometry,
-        q_source: np.ndarray,
-        n_model: tuple[int, int, int],
-        model_spacing: tuple[float, float, float],
-        det_id: int,
-    ) -> Detection | None:
-        """Measure a candidate on the source-resolution labels (canonical), falling back to the model grid."""
-        nz, rows, cols = labels.shape
-        z0, y0, x0, z1, y1, x1 = cand.box
-        ks = np.nonzero((q_source >= z0 - 1) & (q_source <= z1))[0]
-        if ks.size == 0:
-            return None
-        ry, rx = rows / n_model[1], cols / n_model[2]
-        r0, r1 = max(0, int((y0 - 1) * ry)), min(rows, int(np.ceil((y1 + 1) * ry)))
-        q0, q1 = max(0, int((x0 - 1) * rx)), min(cols, int(np.ceil((x1 + 1) * rx)))
-        crop = labels[ks[0] : ks[-1] + 1, r0:r1, q0:q1] == self.nodule_label
-        comps, n = ndimage.label(crop, structure=np.ones((3, 3, 3), dtype=bool))
-        spacing = geometry.spacing
-        if n:
-            # The component nearest to the candidate's centroid.
-            cz = np.interp(cand.centroid[0], q_source, np.arange(nz)) - ks[0]
-            cy = (cand.centroid[1] + 0.5) * ry - 0.5 - r0
-            cx = (cand.centroid[2] + 0.5) * rx - 0.5 - q0
-            centers = ndimage.center_of_mass(crop, comps, range(1, n + 1))
-            dist = [np.linalg.norm((np.array(c) - (cz, cy, cx)) * spacing) for c in centers]
-            mask = comps == (int(np.argmin(dist)) + 1)
-            offset = (int(ks[0]), r0, q0)
+    def detect(self, c1: int, last: bool) -> None:
+        t = time.perf_counter()
+        pipe = self.pipe
+        region = self.nodule_prob[:c1]
+        kept: list[Candidate] = []
+        if region.max() >= min(pipe.candidate_thresholds):
+            cands = find_candidates(region, pipe.candidate_thresholds)
+            closed = [c for c in cands if (last or c.box[3] < c1) and c.box not in self.seen]
+            for c in closed:
+                self.seen.add(c.box)
+            kept = soft_nms(closed, sigma=pipe.soft_nms_sigma)
+        if pipe.refiner is None:
+            for cand in (c for c in kept if c.score >= pipe.score_threshold):
+                det = self._measure_stage_one(cand)
+                if det is not None:
+                    self._accept(det)
         else:
+            cands = [c for c in kept if c.score >= pipe.candidate_score_threshold]
+            # Blob candidates of this slab that stage one did not already propose (within 6 mm).
+            near = 6.0 / float(np.mean(pipe.model_spacing))
+            for (z, y, x), value in self.blob_queue:
+                if all(np.linalg.norm(np.subtract((z, y, x), c.centroid)) > near for c in cands):
+                    box = (int(z) - 1, int(y) - 1, int(x) - 1, int(z) + 2, int(y) + 2, int(x) + 2)
+                    cands.append(
+                        Candidate(box, 0.0, (z, y, x), 1, 0.0, {"source": "dot filter", "value": value})
+                    )
+            self.blob_queue.clear()
+            self._refine(cands)
+        self.timings["detect"] += time.perf_counter() - t
+
+    def _source_index(self, model_zyx: Sequence[float]) -> tuple[float, float, float]:
+        nz, rows, cols = self.geometry.shape
+        z = float(np.interp(model_zyx[0], self.q_source, np.arange(nz)))
+        y = (model_zyx[1] + 0.5) * rows / self.n_model[1] - 0.5
+        x = (model_zyx[2] + 0.5) * cols / self.n_model[2] - 0.5
+        return z, y, x
+
+    def _refine(self, cands: list[Candidate]) -> None:
+        if not cands:
+            return
+        pipe, spacing = self.pipe, self.geometry.spacing
+        refiner = pipe.refiner
+        centers = [self._source_index(c.centroid) for c in cands]
+        reach = (refiner.patch_size / 2 + 2) * refiner.patch_spacing / spacing[0]
+        for c in centers:
+            self.ensure_loaded(int(c[0] - reach), int(c[0] + reach) + 1)
+        for refined in refiner.refine(self.hu, centers, spacing):
+            if refined is None or refined.score < pipe.score_threshold:
+                continue
+            if refined.measurement.volume_mm3 < pipe.min_volume_mm3:
+                continue
+            center_mm = self.geometry.index_to_patient(refined.center)
+            radius = refined.measurement.equivalent_diameter_mm / 2
+            if any(
+                np.linalg.norm(np.array(d.center_mm) - center_mm) < max(radius, 3.0) for d in self.detections
+            ):
+                continue  # the same nodule reached from a second stage-one candidate
+            det = self._detection_from_mask(
+                refined.source_mask,
+                refined.region,
+                refined.measurement,
+                refined.score,
+                refined.center,
+                refiner,
+            )
+            if det is None:
+                continue
+            self.refined[refined.region] |= refined.source_mask
+            self._accept(det)
+            # Slices already reported get the nodule now; later slices get it when they are reported.
+            k0, k1 = refined.region[0].start, min(refined.region[0].stop, self.done_source)
+            if k1 > k0:
+                block = self.labels[k0:k1]
+                block[self.refined[k0:k1]] = pipe.nodule_label
+                self.emit_labels(k0, k1)
+
+    def _accept(self, det: Detection) -> None:
+        self.detections.append(det)
+        emit(self.on_event, EventKind.DETECTION, det.as_dict())
+
+    def _detection_from_mask(
+        self,
+        mask: np.ndarray,
+        region: tuple[slice, slice, slice],
+        meas: NoduleMeasurement,
+        score: float,
+        center: Sequence[float],
+        refiner: NoduleRefiner | None,
+    ) -> Detection | None:
+        geometry = self.geometry
+        if not mask.any():
             return None
-        meas = measure_mask(mask, spacing)
-        if meas.volume_mm3 < self.min_volume_mm3:
-            return None
+        offset = np.array([sl.start for sl in region])
         zz, yy, xx = np.nonzero(mask)
-        center = (zz.mean() + offset[0], yy.mean() + offset[1], xx.mean() + offset[2])
-        lo = (int(zz.min()) + offset[0], int(yy.min()) + offset[1], int(xx.min()) + offset[2])
-        hi = (int(zz.max()) + offset[0], int(yy.max()) + offset[1], int(xx.max()) + offset[2])
+        lo = tuple(int(v) for v in (offset + [zz.min(), yy.min(), xx.min()]))
+        hi = tuple(int(v) for v in (offset + [zz.max(), yy.max(), xx.max()]))
         corners = np.array([geometry.index_to_patient(c) for c in (lo, hi)])
-        box_mm = (tuple(corners.min(axis=0)), tuple(corners.max(axis=0)))
-        slice_k = meas.long_axis_slice + offset[0]
-        ends = tuple(
-            tuple(float(v) for v in geometry.index_to_patient((slice_k, p[0] + offset[1], p[1] + offset[2])))
-            for p in meas.long_axis_endpoints
-        )
-        stored_center = geometry.stored_index(center)
+        if refiner is not None:
+            half = (refiner.patch_size - 1) / 2
+            patch_center = np.asarray(center)
+            # Long-axis end points are patch voxels (row, column) on patch slice ``long_axis_slice``.
+            to_source = [
+                patch_center[0] + (meas.long_axis_slice - half) * refiner.patch_spacing / geometry.spacing[0],
+            ]
+            ends_idx = [
+                (
+                    to_source[0],
+                    center[1] + (p[0] - half) * refiner.patch_spacing / geometry.spacing[1],
+                    center[2] + (p[1] - half) * refiner.patch_spacing / geometry.spacing[2],
+                )
+                for p in meas.long_axis_endpoints
+            ]
+        else:
+            ends_idx = [
+                (meas.long_axis_slice + offset[0], p[0] + offset[1], p[1] + offset[2])
+                for p in meas.long_axis_endpoints
+            ]
+        ends = tuple(tuple(float(v) for v in geometry.index_to_patient(e)) for e in ends_idx)
+        slice_k = int(np.clip(round(ends_idx[0][0]), 0, geometry.shape[0] - 1))
         stored_lo, stored_hi = geometry.stored_index(lo), geometry.stored_index(hi)
-        box_voxel = (
-            tuple(int(min(a, b)) for a, b in zip(stored_lo, stored_hi, strict=True)),
-            tuple(int(max(a, b)) for a, b in zip(stored_lo, stored_hi, strict=True)),
-        )
-        center_k = int(round(center[0]))
+        center_k = int(np.clip(round(center[0]), 0, geometry.shape[0] - 1))
         return Detection(
-            id=det_id,
-            score=float(cand.score),
+            id=len(self.detections) + 1,
+            score=float(score),
             center_mm=tuple(float(v) for v in geometry.index_to_patient(center)),
-            center_voxel=tuple(float(v) for v in stored_center),
-            box_voxel=box_voxel,
-            box_mm=box_mm,
+            center_voxel=tuple(float(v) for v in geometry.stored_index(center)),
+            box_voxel=(
+                tuple(int(min(a, b)) for a, b in zip(stored_lo, stored_hi, strict=True)),
+                tuple(int(max(a, b)) for a, b in zip(stored_lo, stored_hi, strict=True)),
+            ),
+            box_mm=(tuple(corners.min(axis=0)), tuple(corners.max(axis=0))),
             long_axis_mm=meas.long_axis_mm,
             short_axis_mm=meas.short_axis_mm,
             equivalent_diameter_mm=meas.equivalent_diameter_mm,
@@ -401,3 +534,30 @@ class ChestCTPipeline:
             long_axis_endpoints_mm=ends,
             center_sop_instance_uid=geometry.sop_instance_uids[center_k],
         )
+
+    def _measure_stage_one(self, cand: Candidate) -> Detection | None:
+        """Measure a stage-one candidate on the source-resolution labels (no refiner)."""
+        pipe, geometry = self.pipe, self.geometry
+        nz, rows, cols = geometry.shape
+        z0, y0, x0, z1, y1, x1 = cand.box
+        ks = np.nonzero((self.q_source >= z0 - 1) & (self.q_source <= z1))[0]
+        if ks.size == 0:
+            return None
+        ry, rx = rows / self.n_model[1], cols / self.n_model[2]
+        r0, r1 = max(0, int((y0 - 1) * ry)), min(rows, int(np.ceil((y1 + 1) * ry)))
+        q0, q1 = max(0, int((x0 - 1) * rx)), min(cols, int(np.ceil((x1 + 1) * rx)))
+        region = (slice(int(ks[0]), int(ks[-1]) + 1), slice(r0, r1), slice(q0, q1))
+        crop = self.labels[region] == pipe.nodule_label
+        comps, n = ndimage.label(crop, structure=np.ones((3, 3, 3), dtype=bool))
+        if n == 0:
+            return None
+        target = np.array(self._source_index(cand.centroid)) - [ks[0], r0, q0]
+        centers = ndimage.center_of_mass(crop, comps, range(1, n + 1))
+        dist = [np.linalg.norm((np.array(c) - target) * geometry.spacing) for c in centers]
+        mask = comps == (int(np.argmin(dist)) + 1)
+        meas = measure_mask(mask, geometry.spacing)
+        if meas.volume_mm3 < pipe.min_volume_mm3:
+            return None
+        zz, yy, xx = np.nonzero(mask)
+        center = (zz.mean() + ks[0], yy.mean() + r0, xx.mean() + q0)
+        return self._detection_from_mask(mask, region, meas, cand.score, center, None)

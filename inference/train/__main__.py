@@ -19,6 +19,7 @@ import torch
 
 from inference.registry import DEFAULT_REGISTRY, get_model_spec, instantiate
 from inference.train.cls import ClsTrainConfig, evaluate_classifier, train_classifier
+from inference.train.refine import RefineTrainConfig, evaluate_refiner, train_refiner
 from inference.train.seg import SegTrainConfig, evaluate_segmentation, train_segmentation
 
 SEG_MODEL = "chest-ct-nodules"
@@ -39,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_REGISTRY.parent / "weights", help="weights folder"
     )
-    parser.add_argument("--only", choices=("seg", "cls"), help="train one model, keep the other's metrics")
+    parser.add_argument(
+        "--only", choices=("seg", "refine", "cls"), help="train one network, keep the others' metrics"
+    )
+    parser.add_argument("--refine-steps", type=int, default=None)
     parser.add_argument("--seg-steps", type=int, default=None)
     parser.add_argument("--cls-steps", type=int, default=None)
     parser.add_argument("--eval-scans", type=int, default=None, help="held-out CT phantoms to evaluate on")
@@ -89,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         _log(
             f"seg: held-out {json.dumps({k: v for k, v in ev.items() if k != 'per_scan'})} ({time.perf_counter() - t0:.0f} s)"
         )
-        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else metrics  # another run may have written
+        metrics = (
+            json.loads(metrics_path.read_text()) if metrics_path.exists() else metrics
+        )  # another run may have written
         metrics[SEG_MODEL] = {
             "weights": path.name,
             "train": {
@@ -107,6 +113,34 @@ def main(argv: list[str] | None = None) -> int:
                 **result,
             },
             "held_out_model_grid": ev,
+        }
+        metrics_path.write_text(json.dumps(metrics, indent=2))
+
+    if args.only in (None, "refine"):
+        spec = get_model_spec(SEG_MODEL).component("refiner")
+        net = instantiate(spec.network)
+        params = get_model_spec(SEG_MODEL).components["refiner"]
+        cfg = RefineTrainConfig(
+            patch_size=int(params["patch_size"]),
+            patch_spacing_mm=float(params["patch_spacing_mm"]),
+            window=tuple(params["window"]),
+        )
+        if args.quick:
+            cfg.steps, cfg.n_phantoms, cfg.phantom_shape, cfg.log_every = 10, 2, (80, 256, 256), 5
+        if args.refine_steps:
+            cfg.steps = args.refine_steps
+        result = train_refiner(net, cfg, _log)
+        path = args.out / "chest_ct_refiner.pt"
+        torch.save(net.state_dict(), path)
+        _log(f"refiner: weights written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        n_eval = 2 if args.quick else 12
+        ev = evaluate_refiner(net, cfg, list(range(SEG_HELD_OUT + 100, SEG_HELD_OUT + 100 + n_eval)), _log)
+        _log(f"refiner: held-out {json.dumps(ev)}")
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else metrics
+        metrics[SEG_MODEL + "/refiner"] = {
+            "weights": path.name,
+            "train": {"steps": cfg.steps, "batch_size": cfg.batch_size, "phantoms": cfg.n_phantoms, **result},
+            "held_out_patches": ev,
         }
         metrics_path.write_text(json.dumps(metrics, indent=2))
 

@@ -33,7 +33,7 @@ class ThresholdNet(nn.Module):
 
 @pytest.fixture(scope="module")
 def stub_pipeline():
-    return ChestCTPipeline(get_model_spec("chest-ct-nodules"), network=ThresholdNet())
+    return ChestCTPipeline(get_model_spec("chest-ct-nodules"), network=ThresholdNet(), refiner=False)
 
 
 def test_partial_masks_stream_and_tile_the_series(small_ct_series, stub_pipeline):

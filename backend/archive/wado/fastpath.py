@@ -34,11 +34,23 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.contrib.auth import get_user, get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.signals import user_logged_out
 from django.db import connections
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http.request import split_domain_port, validate_host
+from rest_framework.authtoken.models import Token
 
+from accounts.access import can_view_study
+from accounts.authentication import user_from_authorization
+from accounts.models import StudyGrant
+from audit.log import record
 from lightbox.middleware import apply_cors
 
+from ..models import Instance
+from ..signals import resource_deleted
+from ..storage import get_storage
 from . import multipart
 from .frames import FrameListError, parse_frame_list
 from .metadata import MetadataAnswer, accepts_gzip, build_metadata
@@ -99,16 +111,6 @@ def forget_instances(**_kwargs) -> None:
 
 
 def connect_signals() -> None:
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django.contrib.auth.signals import user_logged_out
-    from django.db.models.signals import m2m_changed, post_delete, post_save
-    from rest_framework.authtoken.models import Token
-
-    from accounts.models import StudyGrant
-
-    from ..signals import resource_deleted
-
     User = get_user_model()
     for model in (User, Token, Group, StudyGrant):
         post_save.connect(forget_credentials, sender=model, dispatch_uid=f"wado-fast-save-{model.__name__}")
@@ -145,27 +147,18 @@ def _check_connections() -> None:
 
 
 def _resolve_user(authorization: str, session_key: str):
-    from accounts.authentication import user_from_authorization
-
     if authorization:
         return user_from_authorization(authorization)
-    from django.contrib.auth import get_user
-
     engine = import_module(settings.SESSION_ENGINE)
     user = get_user(SimpleNamespace(session=engine.SessionStore(session_key)))
     return user if user.is_authenticated and user.is_active else None
 
 
 def _resolve_access(user, study: str) -> bool:
-    from accounts.access import can_view_study
-
     return can_view_study(user, study)
 
 
 def _resolve_instance(sop: str) -> dict | None:
-    from ..models import Instance
-    from ..storage import get_storage
-
     row = (
         Instance.objects.filter(sop_instance_uid=sop)
         .values("series__series_instance_uid", "series__study__study_instance_uid", "storage_key",
@@ -186,8 +179,6 @@ def _resolve_instance(sop: str) -> dict | None:
 
 
 def _audit(user, action: str, study: str, series: str, ip: str | None, coalesce: bool, detail: dict) -> None:
-    from audit.log import record
-
     record(user, action, request=SimpleNamespace(META={"REMOTE_ADDR": ip}), study_instance_uid=study,
            series_instance_uid=series, coalesce=coalesce, **detail)
 
