@@ -2,28 +2,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-from django.conf import settings
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
+    title: str
     task: str
-    modality: str
-    body_part: str
-    description: str = ""
+    version: str
+    modalities: tuple[str, ...]
+    body_parts: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def available_models() -> list[ModelInfo]:
     from inference.registry import load_registry
 
     return [
-        ModelInfo(name=m.name, task=m.task, modality=m.modality, body_part=m.body_part,
-                  description=getattr(m, "description", ""))
+        ModelInfo(name=m.name, title=m.title, task=m.task, version=m.version,
+                  modalities=tuple(m.modalities), body_parts=tuple(m.body_parts))
         for m in load_registry().values()
     ]
 
@@ -38,8 +40,7 @@ def run(
     on_event: Callable[[str, dict[str, Any]], None],
     should_cancel: Callable[[], bool],
 ):
-    """Run a registered model on one series' files; returns inference's AnalysisResult."""
+    """Run a registered model on one series' files; returns inference's AnalysisResult (datasets, summary)."""
     from inference.jobs import analyze_series
 
-    return analyze_series(model_name, paths, on_event=on_event, should_cancel=should_cancel,
-                          work_dir=Path(settings.DATA_DIR) / "tmp")
+    return analyze_series(model_name, paths, None, on_event=on_event, should_cancel=should_cancel)

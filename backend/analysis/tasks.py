@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from archive.models import Instance, Series
 from archive.storage import get_storage
+from events.bus import publish
+from events.names import Event
 
 from . import jobs, pipeline
 from .models import AnalysisJob, AutoRule, JobStatus
@@ -43,7 +45,7 @@ def _claim(job_id: str) -> AnalysisJob | None:
             job.status = JobStatus.CANCELED
             job.finished = now
             job.save()
-            jobs.publish(jobs.Event.ANALYSIS_CANCELED, job.study_instance_uid, jobs.job_payload(job))
+            publish(Event.ANALYSIS_CANCELED, job.study_instance_uid, jobs.job_payload(job))
             return None
         job.status = JobStatus.RUNNING
         job.attempts += 1
@@ -54,7 +56,7 @@ def _claim(job_id: str) -> AnalysisJob | None:
         job.stage = "starting"
         job.save()
         job.partials.all().delete()  # a retry streams again from the start
-    jobs.publish(jobs.Event.ANALYSIS_STARTED, job.study_instance_uid, jobs.job_payload(job))
+    publish(Event.ANALYSIS_STARTED, job.study_instance_uid, jobs.job_payload(job))
     return job
 
 
@@ -104,7 +106,7 @@ class _Heartbeat:
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3, name="analysis.run")
 def run_analysis(self, job_id: str) -> str:
     """Run one analysis job to its end: completed, failed with a reason, or canceled. Never raises."""
-    from inference.errors import InferenceCancelled, InferenceInputError
+    from inference.errors import InferenceCancelled, InferenceInputError, ModelRegistryError
 
     job = _claim(job_id)
     if job is None:
@@ -118,8 +120,9 @@ def run_analysis(self, job_id: str) -> str:
             if now - last_progress >= PROGRESS_MIN_INTERVAL or payload.get("percent", 0) >= 100:
                 last_progress = now
                 jobs.set_progress(job, payload.get("percent", 0), str(payload.get("stage", "")))
-        else:
+        elif kind in {"partial_mask", "detection", "classification"}:
             jobs.add_partial(job, "mask" if kind == "partial_mask" else kind, payload)
+        # "result" events name objects that are stored (and announced) after the pipeline returns
 
     def should_cancel() -> bool:
         return AnalysisJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
@@ -135,6 +138,7 @@ def run_analysis(self, job_id: str) -> str:
 
             outcomes = store_datasets(list(result.datasets))
         summary = dict(result.summary)
+        summary.pop("results", None)  # replaced by "objects", which adds the series each was stored in
         summary["objects"] = [
             {"sop_class_uid": o.sop_class_uid, "sop_instance_uid": o.sop_instance_uid,
              "series_instance_uid": o.series_instance_uid}
@@ -147,6 +151,9 @@ def run_analysis(self, job_id: str) -> str:
         return "canceled"
     except InferenceInputError as exc:
         jobs.finish(job, JobStatus.FAILED, reason=exc.reason)
+        return "failed"
+    except ModelRegistryError as exc:  # weights or config missing: the message names the fix for an admin
+        jobs.finish(job, JobStatus.FAILED, reason=f"The model cannot be loaded: {exc}")
         return "failed"
     except Exception as exc:  # a bug or a broken file must fail the job, never the worker
         logger.exception("analysis %s failed", job_id)

@@ -37,18 +37,20 @@ def _is_uuid(value: str) -> bool:
 
 def _pick_series(study_uid: str, model) -> Series:
     """The series a model should read: of its modality, with the most instances."""
-    candidates = Series.objects.filter(study__study_instance_uid=study_uid)
-    if model.modality:
-        candidates = candidates.filter(modality=model.modality)
+    candidates = Series.objects.select_related("study").filter(study__study_instance_uid=study_uid)
+    if model.modalities:
+        candidates = candidates.filter(modality__in=model.modalities)
     series = candidates.annotate(n=Count("instances")).order_by("-n").first()
     if series is None:
-        raise ValidationError({"series_instance_uid": f"The study has no {model.modality or ''} series for {model.name}."})
+        raise ValidationError({"series_instance_uid": (
+            f"The study has no {'/'.join(model.modalities)} series for {model.name}; choose a series."
+        )})
     return series
 
 
 @api_view(["GET"])
 def model_list(request: Request) -> Response:
-    return Response([m.__dict__ for m in pipeline.available_models()])
+    return Response([m.as_dict() for m in pipeline.available_models()])
 
 
 @api_view(["GET", "POST"])
@@ -105,3 +107,17 @@ def job_cancel(request: Request, job_id: str) -> Response:
     job = jobs.cancel(job)
     record(request.user, "analysis.cancel", request=request, study_instance_uid=job.study_instance_uid, job=str(job.id))
     return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@api_view(["GET"])
+def study_results(request: Request, study_uid: str) -> Response:
+    """Stored AI results of a study (SEG labelmaps, heatmaps) decoded from the archive, plus the findings."""
+    from .readback import study_results as read_results
+
+    if not can_view_study(request.user, study_uid):
+        raise PermissionDenied("You do not have access to this study.")
+    payload = read_results(study_uid)
+    done = AnalysisJob.objects.filter(study_instance_uid=study_uid, status="completed").order_by("-finished")
+    payload["jobs"] = JobSerializer(done[:20], many=True).data
+    record(request.user, "analysis.results", request=request, study_instance_uid=study_uid, coalesce=True)
+    return Response(payload)
