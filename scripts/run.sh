@@ -10,5 +10,6 @@ PORT=${LIGHTBOX_PORT:-8000}
 M=".venv/bin/python manage.py"
 $M migrate --noinput -v0
 $M demo_users
+$M analysis_rules --defaults >/dev/null
 $M load_demo
 exec $M serve --host "$HOST" --port "$PORT" --banner "$($M demo_users --print-only --url "http://$HOST:$PORT/")" "$@"
