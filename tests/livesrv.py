@@ -96,12 +96,7 @@ class LiveServer:
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         ))
         if worker_process if worker_process is not None else "REDIS_URL" in self.env:
-            wlog = open(self.data_dir / "worker.log", "ab")
-            self.procs.append(subprocess.Popen(
-                [PYTHON, "-m", "celery", "-A", "lightbox", "worker", "-Q", "cpu,gpu", "-c", "1", "-P", "threads",
-                 "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO"],
-                env=self.env, cwd=ROOT / "backend", stdout=wlog, stderr=subprocess.STDOUT, start_new_session=True,
-            ))
+            self.start_worker()
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.procs[0].poll() is not None:
@@ -112,6 +107,29 @@ class LiveServer:
             except requests.ConnectionError:
                 time.sleep(0.1)
         raise RuntimeError("server did not start within 60 s")
+
+    @property
+    def production(self) -> bool:
+        return "REDIS_URL" in self.env
+
+    def start_worker(self) -> subprocess.Popen:
+        """A Celery worker as its own process (production topology)."""
+        wlog = open(self.data_dir / "worker.log", "ab")
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "celery", "-A", "lightbox", "worker", "-Q", "cpu,gpu", "-c", "1", "-P", "threads",
+             "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO"],
+            env=self.env, cwd=ROOT / "backend", stdout=wlog, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def kill_workers(self) -> None:
+        """SIGKILL every worker process (a machine dying mid-job)."""
+        for proc in self.procs[1:]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs[1:] = []
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -133,6 +151,8 @@ class LiveServer:
 def make_live_server(data_dir: Path, *, production: bool | None = None) -> LiveServer:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
     env.update(LIGHTBOX_DATA=str(data_dir), PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="lightbox.settings")
+    # a killed worker's job comes back after this many seconds (production default: 600)
+    env.setdefault("LIGHTBOX_VISIBILITY_TIMEOUT", "20")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "backend"), str(ROOT)])
     db_url = os.environ.get("LIGHTBOX_TEST_DATABASE_URL")
     redis_url = os.environ.get("LIGHTBOX_TEST_REDIS_URL")

@@ -60,7 +60,7 @@ def make_chest_radiograph(
         spacing: mm per pixel (square pixels). The field of view is ``size * spacing``; anatomy scales with it.
         nodule: force a nodule (True) or none (False); ``None`` draws one with probability 0.5.
         nodule_diameter_range: mm; below ~8 mm a nodule is rarely visible on a radiograph.
-        noise_sigma: noise in water-equivalent mm (the nodule adds up to its diameter).
+        noise_sigma: noise in water-equivalent mm (the nodule adds up to 2.5 times its diameter).
     """
     if not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}).")
@@ -156,7 +156,9 @@ def make_chest_radiograph(
                 break
         d = np.hypot(u - nu, v - nv) * half_w
         r = diameter / 2
-        t = t + 2 * np.sqrt(np.clip(r * r - d * d, 0, None))
+        # Drawn 2.5 times denser than water: at this size a water-density sphere is as faint as a rib
+        # crossing, too subtle for a demo model trained in minutes.
+        t = t + 2.5 * 2 * np.sqrt(np.clip(r * r - d * d, 0, None))
         mask = d <= r
         row = (nv / (rows / cols) + 1) / 2 * rows - 0.5
         col = (nu + 1) / 2 * cols - 0.5
