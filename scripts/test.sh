@@ -21,7 +21,7 @@ python -m pytest -q -m "not browser"
 
 say "archive, analysis and production-path tests on PostgreSQL + Redis (separate web and worker processes)"
 DATABASE_URL=$LIGHTBOX_TEST_DATABASE_URL LIGHTBOX_TEST_MODE=production \
-  python -m pytest -q -m "not browser" tests/archive tests/production
+  python -m pytest -q -m "not browser" tests/archive tests/accounts tests/events tests/analysis tests/production
 
 if [ -f frontend/package.json ]; then
   say "frontend unit tests (Vitest)"

@@ -117,8 +117,10 @@ def _database() -> dict:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
+        # ASGI runs each request's sync code in a new thread, so persistent connections (CONN_MAX_AGE) were
+        # never reused: a connection per request. psycopg's pool (one per process) hands out open connections.
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {"pool": {"min_size": 2, "max_size": 20, "timeout": 30}},
     }
 
 

@@ -9,7 +9,7 @@ import pytest
 from dicomweb_client import DICOMwebClient
 from websockets.asyncio.client import connect
 
-from tests.analysis.conftest import auth_header, collect, store
+from tests.analysis.helpers import auth_header, collect, store
 from tests.dicomgen import make_ct_series
 
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"

@@ -1,4 +1,4 @@
-"""Fixtures for the AI loop: a small synthetic chest CT with known nodules, stored in the live server."""
+"""Helpers for the AI loop tests: store a series, authenticate a websocket, collect events."""
 from __future__ import annotations
 
 import asyncio
@@ -6,19 +6,8 @@ import base64
 import json
 from pathlib import Path
 
-import pytest
 from dicomweb_client import DICOMwebClient
 from pydicom import dcmread
-
-from inference.phantoms import make_chest_ct, write_ct_series
-
-
-@pytest.fixture(scope="session")
-def small_chest_ct(tmp_path_factory) -> list[Path]:
-    """64 slices of 512x512 at the demo spacing, two nodules: the real model reads it in a few seconds."""
-    phantom = make_chest_ct(23, shape=(64, 512, 512), n_nodules=2)
-    return write_ct_series(phantom, tmp_path_factory.mktemp("ai-ct"), patient_name="Phantom^Small",
-                           patient_id="LBX-AI-SMALL", accession_number="AI-1")
 
 
 def store(server, paths: list[Path], role: str = "radiologist") -> str:
