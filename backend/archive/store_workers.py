@@ -14,8 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from django.db import close_old_connections
 
+from .dbconn import release_connections
 from .dicom import FailureReason
 from .ingest import StoreOutcome, store_file, store_files
 
@@ -35,7 +35,7 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _store(path: Path, expected_study_uid: str | None, consume: bool) -> StoreOutcome:
-    close_old_connections()
+    release_connections()
     try:
         return store_file(path, expected_study_uid=expected_study_uid, consume=consume)
     except Exception as exc:  # the database or the store itself failed: the sender may try again later
@@ -43,6 +43,7 @@ def _store(path: Path, expected_study_uid: str | None, consume: bool) -> StoreOu
         return StoreOutcome(status="failed", reason=f"Processing failure: {exc}"[:200],
                             code=FailureReason.PROCESSING_FAILURE)
     finally:
+        release_connections()
         if consume:
             path.unlink(missing_ok=True)
 
@@ -63,7 +64,7 @@ def store_all(paths: list[Path], *, expected_study_uid: str | None = None, consu
 
 
 def _store_batch(paths: list[Path], expected_study_uid: str | None, consume: bool) -> list[StoreOutcome]:
-    close_old_connections()
+    release_connections()
     try:
         return store_files(paths, expected_study_uid=expected_study_uid, consume=consume)
     except Exception as exc:
@@ -71,6 +72,7 @@ def _store_batch(paths: list[Path], expected_study_uid: str | None, consume: boo
         return [StoreOutcome(status="failed", reason=f"Processing failure: {exc}"[:200],
                              code=FailureReason.PROCESSING_FAILURE) for _ in paths]
     finally:
+        release_connections()
         if consume:
             for path in paths:
                 path.unlink(missing_ok=True)
@@ -80,10 +82,12 @@ def run_in_worker(fn: Callable[..., Any], *args: Any) -> Future:
     """Run follow-up work that needs the database (notifications) in a worker; exceptions are logged."""
 
     def job() -> Any:
-        close_old_connections()
+        release_connections()
         try:
             return fn(*args)
         except Exception:
             logger.exception("background work %s failed", getattr(fn, "__name__", fn))
+        finally:
+            release_connections()
 
     return _executor().submit(job)

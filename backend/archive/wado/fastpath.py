@@ -37,7 +37,6 @@ from django.conf import settings
 from django.contrib.auth import get_user, get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_out
-from django.db import connections
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http.request import split_domain_port, validate_host
 from rest_framework.authtoken.models import Token
@@ -48,6 +47,7 @@ from accounts.models import StudyGrant
 from audit.log import record
 from lightbox.middleware import apply_cors
 
+from ..dbconn import with_connection
 from ..models import Instance
 from ..signals import resource_deleted
 from ..storage import get_storage
@@ -124,26 +124,8 @@ def connect_signals() -> None:
 
 
 def _in_thread(fn, *args):
-    """Run ``fn`` with a healthy database connection.
-
-    Django closes connections around each request (``close_old_connections``); with CONN_MAX_AGE=0 that means a
-    new connection per request, and with SQLite in WAL mode the last connection to close checkpoints the WAL
-    (tens of ms). These few threads keep their connections unless a connection failed or outlived a positive
-    CONN_MAX_AGE.
-    """
-    _check_connections()
-    try:
-        return fn(*args)
-    finally:
-        _check_connections()
-
-
-def _check_connections() -> None:
-    for conn in connections.all(initialized_only=True):
-        if conn.settings_dict.get("CONN_MAX_AGE") != 0:
-            conn.close_if_unusable_or_obsolete()
-        elif conn.connection is not None and conn.errors_occurred and not conn.is_usable():
-            conn.close()
+    """Run ``fn`` with a healthy database connection (``archive.dbconn``: kept with SQLite, pooled otherwise)."""
+    return with_connection(fn, *args)
 
 
 def _resolve_user(authorization: str, session_key: str):
