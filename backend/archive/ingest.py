@@ -7,7 +7,6 @@ sent twice with the same bytes is a success; with different bytes it is refused 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from django.db.models import F
 from events.bus import publish
 from events.names import Event
 
-from .dicom import DicomError, FailureReason, ParsedInstance, parse_file
+from .dicom import DicomError, FailureReason, ParsedInstance
 from .models import Instance, Patient, Series, Study
+from .parse_pool import check_file, check_files
 from .signals import instances_stored
 from .storage import get_storage
 
@@ -42,25 +42,6 @@ class StoreOutcome:
     @property
     def ok(self) -> bool:
         return self.status in {"stored", "duplicate"}
-
-
-def _sha256(path: Path) -> str:
-    """Hash of the data set, file meta excluded: the same instance re-sent by another sender (another
-    Implementation Class UID or Source AE Title in the meta) is the same content."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fp:
-        fp.seek(_dataset_offset(fp))
-        while chunk := fp.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _dataset_offset(fp) -> int:
-    """Where the data set starts after preamble and file meta (from the meta's group length), else 0."""
-    head = fp.read(144)
-    if len(head) == 144 and head[128:132] == b"DICM" and head[132:138] == b"\x02\x00\x00\x00UL":
-        return 144 + int.from_bytes(head[140:144], "little")
-    return 0
 
 
 def _failed(reason: str, code: int, parsed: ParsedInstance | None = None) -> StoreOutcome:
@@ -198,60 +179,53 @@ def store_file(path: str | Path, *, expected_study_uid: str | None = None, consu
 
 
 def store_files(paths: list[str | Path], *, expected_study_uid: str | None = None, consume: bool = False,
-                ) -> list[StoreOutcome]:
+                parse_in_processes: bool = False) -> list[StoreOutcome]:
     """:func:`store_file` for several files, outcomes in order. Each file succeeds or fails on its own, but they
     are indexed in one transaction with one lookup per series (a fraction of the database work per instance);
     when that transaction is refused, each instance is indexed on its own so that one bad instance fails alone.
+
+    ``parse_in_processes``: parse in :mod:`archive.parse_pool`'s processes (the server's store workers), so
+    concurrent stores use every core.
     """
     paths = [Path(p) for p in paths]
     try:
-        return _store_files(paths, expected_study_uid, consume)
+        return _store_files(paths, expected_study_uid, consume, parse_in_processes)
     finally:
         if consume:
             for path in paths:
                 path.unlink(missing_ok=True)
 
 
-def _store_files(paths: list[Path], expected_study_uid: str | None, consume: bool) -> list[StoreOutcome]:
+def _store_files(paths: list[Path], expected_study_uid: str | None, consume: bool, parse_in_processes: bool,
+                 ) -> list[StoreOutcome]:
     outcomes: list[StoreOutcome | None] = [None] * len(paths)
     checked: list[tuple[int, ParsedInstance, str]] = []
-    for n, path in enumerate(paths):
-        parsed: ParsedInstance | None = None
-        try:
-            parsed = parse_file(path)
-            if expected_study_uid and parsed.study_instance_uid != expected_study_uid:
-                outcomes[n] = _failed(
-                    f"Instance belongs to study {parsed.study_instance_uid}, not {expected_study_uid} named in the URL.",
-                    FailureReason.STUDY_UID_MISMATCH,
-                    parsed,
-                )
-                continue
-            checked.append((n, parsed, _sha256(path)))
-        except DicomError as exc:
-            outcomes[n] = _failed(exc.reason, exc.code, parsed)
-        except OSError as exc:
-            outcomes[n] = _failed(f"The file cannot be read: {exc.strerror or exc}", FailureReason.PROCESSING_FAILURE,
-                                  parsed)
+    results = check_files(paths) if parse_in_processes else [check_file(p) for p in paths]
+    for n, result in enumerate(results):
+        parsed = result.parsed
+        if result.reason:
+            outcomes[n] = _failed(result.reason, result.code, parsed)
+        elif expected_study_uid and parsed.study_instance_uid != expected_study_uid:
+            outcomes[n] = _failed(
+                f"Instance belongs to study {parsed.study_instance_uid}, not {expected_study_uid} named in the URL.",
+                FailureReason.STUDY_UID_MISMATCH,
+                parsed,
+            )
+        else:
+            checked.append((n, parsed, result.sha))
     known = dict(
         Instance.objects.filter(sop_instance_uid__in=[parsed.sop_instance_uid for _, parsed, _ in checked])
         .values_list("sop_instance_uid", "sha256")
     )
-    staged: list[tuple[int, _Staged]] = []
-    storage = get_storage()
+    to_put: list[tuple[int, ParsedInstance, str]] = []
     for n, parsed, sha in checked:
         if (held := known.get(parsed.sop_instance_uid)) is not None:
             outcomes[n] = _same_or_conflict(parsed, sha, held)
             continue
-        try:
-            size = paths[n].stat().st_size
-            key = storage.put(paths[n] if consume else _copy_to_staging(paths[n]))
-        except OSError as exc:
-            logger.exception("storage failure for %s", paths[n])
-            outcomes[n] = _failed(f"The archive could not write the file: {exc.strerror or exc}",
-                                  FailureReason.OUT_OF_RESOURCES, parsed)
-            continue
         known[parsed.sop_instance_uid] = sha  # the same instance twice in one batch: the first one counts
-        staged.append((n, _Staged(parsed, key, size, sha)))
+        to_put.append((n, parsed, sha))
+    staged = _put_all(paths, to_put, consume, outcomes)
+    storage = get_storage()
     if len(staged) > 1:
         try:
             with transaction.atomic():
@@ -273,6 +247,37 @@ def _store_files(paths: list[Path], expected_study_uid: str | None, consume: boo
                 storage.delete(rest.key)
             raise
     return outcomes  # type: ignore[return-value]
+
+
+def _put_all(paths: list[Path], to_put: list[tuple[int, ParsedInstance, str]], consume: bool,
+             outcomes: list[StoreOutcome | None]) -> list[tuple[int, _Staged]]:
+    """Move the checked files into the store together (made durable in parallel, then renamed: a file is in the
+    store before its index row exists, and durable before either). Failures go into ``outcomes``."""
+    storage = get_storage()
+    sources: list[Path | None] = []
+    sizes: list[int] = []
+    for n, parsed, _ in to_put:
+        try:
+            sizes.append(paths[n].stat().st_size)
+            sources.append(paths[n] if consume else _copy_to_staging(paths[n]))
+        except OSError as exc:
+            logger.exception("storage failure for %s", paths[n])
+            outcomes[n] = _failed(f"The archive could not write the file: {exc.strerror or exc}",
+                                  FailureReason.OUT_OF_RESOURCES, parsed)
+            sizes.append(0)
+            sources.append(None)
+    ready = [(i, src) for i, src in enumerate(sources) if src is not None]
+    keys = storage.put_many([src for _, src in ready])
+    staged: list[tuple[int, _Staged]] = []
+    for (i, _src), key in zip(ready, keys, strict=True):
+        n, parsed, sha = to_put[i]
+        if isinstance(key, OSError):
+            logger.error("storage failure for %s: %s", paths[n], key)
+            outcomes[n] = _failed(f"The archive could not write the file: {key.strerror or key}",
+                                  FailureReason.OUT_OF_RESOURCES, parsed)
+            continue
+        staged.append((n, _Staged(parsed, key, sizes[i], sha)))
+    return staged
 
 
 def _same_or_conflict(parsed: ParsedInstance, sha: str, held_sha: str) -> StoreOutcome:

@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP goes to Django, websockets to the event bus consumers."""
+"""ASGI entry point: HTTP goes to Django (hot DICOMweb routes first to archive.wado.fastpath and archive.direct),
+websockets to the event bus consumers."""
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from archive.direct import DirectDispatch  # noqa: E402
 from archive.wado.fastpath import WadoFastPath  # noqa: E402
 from events.auth import BrowserOriginValidator, auth_stack  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
@@ -23,7 +25,9 @@ from lightbox.lifespan import LifespanBinder  # noqa: E402
 application = LifespanBinder(
     ProtocolTypeRouter(
         {
-            "http": WadoFastPath(django_asgi_app),  # plain frame and metadata GETs skip the middleware
+            # plain frame and metadata GETs are served before Django; searches, rendered images and STOW with
+            # credentials in the header run their views without the middleware; the rest goes through Django
+            "http": WadoFastPath(DirectDispatch(django_asgi_app)),
             "websocket": BrowserOriginValidator(auth_stack(URLRouter(websocket_urlpatterns))),
         }
     )

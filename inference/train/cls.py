@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from inference.metrics import roc_auc
@@ -23,9 +24,9 @@ _FOV_MM = 1024 * 0.3  # the demo radiograph's field of view; the model sees it a
 
 @dataclass
 class ClsTrainConfig:
-    steps: int = 700
+    steps: int = 400
     batch_size: int = 24
-    n_train: int = 3000
+    n_train: int = 2000
     size: int = 256
     lr: float = 2e-3
     train_seeds_start: int = 0
@@ -49,13 +50,17 @@ def make_cxr_set(
 
 
 def train_classifier(net: nn.Module, cfg: ClsTrainConfig, log: Callable[[str], None] = print) -> dict:
+    """Image label and nodule map both supervised (the map with the phantoms' masks at 1/4 resolution)."""
     t0 = time.perf_counter()
-    x, y, _ = make_cxr_set(list(range(cfg.train_seeds_start, cfg.train_seeds_start + cfg.n_train)), cfg.size)
+    x, y, masks = make_cxr_set(
+        list(range(cfg.train_seeds_start, cfg.train_seeds_start + cfg.n_train)), cfg.size
+    )
+    targets = F.max_pool2d(torch.as_tensor(masks, dtype=torch.float32)[:, None], 4)
     log(
         f"cls: {len(x)} training radiographs in {time.perf_counter() - t0:.0f} s ({int(y.sum())} with a nodule)"
     )
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    loss_fn = nn.BCEWithLogitsLoss()
+    pos_weight = torch.tensor(20.0)
     rng = np.random.default_rng(1)
     warmup = max(1, min(30, cfg.steps // 10))
     history, running = [], 0.0
@@ -70,14 +75,14 @@ def train_classifier(net: nn.Module, cfg: ClsTrainConfig, log: Callable[[str], N
         for g in opt.param_groups:
             g["lr"] = lr
         idx = torch.as_tensor(rng.choice(len(x), cfg.batch_size, replace=False))
-        xb, yb = x[idx].clone(), y[idx]
+        xb, yb, tb = x[idx].clone(), y[idx], targets[idx].clone()
         flip = torch.as_tensor(rng.random(cfg.batch_size) < 0.5)
-        xb[flip] = xb[flip].flip(-1)
-        xb = xb * torch.empty(len(xb), 1, 1, 1).uniform_(0.9, 1.1) + torch.empty(len(xb), 1, 1, 1).uniform_(
-            -0.05, 0.05
-        )
+        xb[flip], tb[flip] = xb[flip].flip(-1), tb[flip].flip(-1)
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(net(xb)[:, 0], yb)
+        logits, maps = net.forward_maps(xb)
+        loss = F.binary_cross_entropy_with_logits(logits[:, 0], yb) + F.binary_cross_entropy_with_logits(
+            maps, tb, pos_weight=pos_weight
+        )
         loss.backward()
         opt.step()
         running += loss.item()

@@ -94,7 +94,7 @@ def restricted_server(tmp_path_factory, live_server_proc) -> LiveServer:
             db.execute("DELETE FROM archive_patient")
         server.manage = _no_setup(server.manage)  # type: ignore[method-assign]
     server.start()
-    del server.manage  # back to the class's method
+    server.__dict__.pop("manage", None)  # back to the class's method
     yield server
     server.stop()
 

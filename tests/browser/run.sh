@@ -9,14 +9,17 @@
 #   KEEP_DATA=1 tests/browser/run.sh     # keep the data folder and server log for a look afterwards
 #   tests/browser/run.sh --screenshots   # also write docs/screenshots/*.png
 #   tests/browser/run.sh --bench         # also run bench/viewer_bench.mjs (Lightbox, and OHIF if unpacked)
+#   tests/browser/run.sh --ai-bench      # also run bench/ai_live_bench.mjs (Run -> first partial overlay -> done)
 set -euo pipefail
 
 SCREENSHOTS=""
 BENCH=""
+AI_BENCH=""
 for arg in "$@"; do
   case "$arg" in
     --screenshots) SCREENSHOTS=1 ;;
     --bench) BENCH=1 ;;
+    --ai-bench) AI_BENCH=1 ;;
     *) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -77,6 +80,10 @@ if [[ -n "$SCREENSHOTS" ]]; then node tests/browser/screenshots.mjs || status=1;
 if [[ -n "$BENCH" ]]; then
   node bench/viewer_bench.mjs --server "$LIGHTBOX_URL" --user "${LIGHTBOX_USER:-rad}" --password "${LIGHTBOX_PASSWORD:-}" \
     --json bench/out/viewer_bench.json || status=1
+fi
+if [[ -n "$AI_BENCH" ]]; then
+  node bench/ai_live_bench.mjs --server "$LIGHTBOX_URL" --user "${LIGHTBOX_USER:-rad}" --password "${LIGHTBOX_PASSWORD:-}" \
+    --json bench/out/ai_live_bench.json || status=1
 fi
 if [[ $status -ne 0 && -n "$DATA" && -f "$DATA/server.log" ]]; then
   echo "--- last lines of the server log ---"

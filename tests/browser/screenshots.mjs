@@ -1,4 +1,4 @@
-// Screenshots for the docs: the study list, the viewer with a length and an ellipse ROI, and MPR.
+// Screenshots for the docs: the study list, the viewer with a length and an ellipse ROI, MPR, 2x2, and the AI panel.
 //   LIGHTBOX_URL=... LIGHTBOX_USER=... LIGHTBOX_PASSWORD=... node tests/browser/screenshots.mjs [out-dir]
 // (tests/browser/run.sh --screenshots sets these up against a fresh server with the demo data.)
 import fs from 'node:fs';
@@ -54,6 +54,25 @@ await page.waitForFunction(() => window.__lightbox.slots()[0].kind === 'stack');
 await page.click('#btn-layout-2x2');
 await page.waitForTimeout(3000);
 await page.screenshot({ path: path.join(out, 'viewer-2x2.png') });
+
+// The AI panel: segmentation overlay, legend and detections of chest-ct-nodules (run here if the study has no
+// result yet), the first detection selected.
+const ai = await context.newPage();
+await ai.goto(`${baseUrl()}/viewer/${uid}`);
+await waitForImage(ai);
+await ai.waitForFunction(() => window.__lightbox.ai.ready(), null, { timeout: 60000 });
+const hasResult = await ai.evaluate(() => window.__lightbox.ai.state.list().some((j) => j.model === 'chest-ct-nodules' && j.status === 'completed'));
+if (!hasResult) {
+  await ai.selectOption('#ai-model', 'chest-ct-nodules');
+  await ai.click('#ai-run');
+  await ai.waitForSelector('#ai-jobs li[data-status="completed"]', { timeout: 300000 });
+}
+await ai.waitForSelector('#ai-detections li[data-det]', { timeout: 30000 });
+await ai.waitForFunction(() => window.__lightbox.ai.labelled() > 0, null, { timeout: 30000 });
+await ai.click('#ai-detections li[data-det]');
+await ai.waitForSelector('.ai-layer .ai-box polygon', { timeout: 10000 });
+await ai.waitForTimeout(1500);
+await ai.screenshot({ path: path.join(out, 'viewer-ai.png') });
 
 await browser.close();
 console.log(`screenshots written to ${out}`);

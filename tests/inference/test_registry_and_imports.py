@@ -36,10 +36,11 @@ def test_instantiate_refuses_targets_outside_the_allow_list():
         instantiate({"_target_": "monai.networks.nets.UNet", "spatial_dims": 3})
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated but still what ships
 def test_weights_load_as_state_dict_torchscript_and_bundle(tmp_path):
     spec = get_model_spec("cxr-nodule-classifier")
     net = instantiate(spec.network).eval()
-    x = torch.randn(1, 1, 64, 64)
+    x = torch.randn(1, 2, 64, 64)
     with torch.inference_mode():
         expected = net(x)
     torch.save(net.state_dict(), tmp_path / "w.pt")

@@ -16,6 +16,17 @@ class Storage(ABC):
     def put(self, src: Path) -> str:
         """Take a finished file from :meth:`staging_dir` (consumed) and return its new key. Atomic."""
 
+    def put_many(self, sources: list[Path]) -> list[str | OSError]:
+        """:meth:`put` for several files: each one's key, or the error that kept it out. Backends that can
+        make files durable together (the local disk: fsync in parallel) override it."""
+        keys: list[str | OSError] = []
+        for src in sources:
+            try:
+                keys.append(self.put(src))
+            except OSError as exc:
+                keys.append(exc)
+        return keys
+
     @abstractmethod
     def open(self, key: str) -> BinaryIO:
         """Open a stored file for binary reading (seekable)."""

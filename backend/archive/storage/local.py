@@ -2,12 +2,25 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from lightbox.conf import lightbox_setting
 
 from .base import Storage
+
+# fsync waits on the disk without the GIL; syncing a batch's files at once lets the device merge the flushes
+# (0.2-0.8 ms a file against 1.5-6 ms one after another, measured in docs/PERFORMANCE.md)
+_SYNC_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lightbox-fsync")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class LocalStorage(Storage):
@@ -28,13 +41,27 @@ class LocalStorage(Storage):
         key = self.new_key()
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(src, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(src)
         os.replace(src, dest)
         return key
+
+    def put_many(self, sources: list[Path]) -> list[str | OSError]:
+        """Every file made durable first (in parallel), then each renamed into place: never visible unsynced."""
+        if len(sources) < 2:
+            return super().put_many(sources)
+        synced = [_SYNC_THREADS.submit(_fsync, src) for src in sources]
+        keys: list[str | OSError] = []
+        for src, future in zip(sources, synced, strict=True):
+            try:
+                future.result()
+                key = self.new_key()
+                dest = self._path(key)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dest)
+                keys.append(key)
+            except OSError as exc:
+                keys.append(exc)
+        return keys
 
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")

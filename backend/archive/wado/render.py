@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
+import orjson
 import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset
@@ -147,7 +150,8 @@ def _first(value) -> float | None:
 def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
     """PS3.3 C.11.2.1.2 window functions, to 0..1."""
     if function == "SIGMOID":
-        return 1.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
+        with np.errstate(over="ignore"):  # far below the center: exp overflows to inf, the value is 0 as it should
+            return 1.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
     if function == "LINEAR_EXACT":
         return np.clip((values - center) / width + 0.5, 0.0, 1.0)
     if width <= 1:
@@ -231,6 +235,97 @@ def _apply_viewport(image: Image.Image, viewport: Viewport | None) -> Image.Imag
     return image
 
 
+# ------------------------------------------------------------------ native grayscale frames without pydicom
+NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+# the attributes the grayscale pipeline reads, by tag in the stored DICOM JSON
+_SIMPLE = {
+    "00280002": "SamplesPerPixel", "00280004": "PhotometricInterpretation", "00280010": "Rows",
+    "00280011": "Columns", "00280100": "BitsAllocated", "00280101": "BitsStored",
+    "00280103": "PixelRepresentation", "00281050": "WindowCenter", "00281051": "WindowWidth",
+    "00281056": "VOILUTFunction", "00281052": "RescaleIntercept", "00281053": "RescaleSlope",
+    "00281054": "RescaleType",
+}
+# present in an instance: take the general path (Modality or VOI LUT sequences, functional groups)
+_GENERAL_ONLY = {"00283000", "00283010", "52009229", "52009230"}
+
+
+def attributes_from_metadata(metadata: bytes) -> Dataset | None:
+    """The attributes a plain grayscale rendering reads, from the DICOM JSON stored at ingest (no file read).
+    None when the instance needs the general path (colour, LUT sequences, functional groups, multi-frame)."""
+    try:
+        meta = orjson.loads(metadata)
+    except orjson.JSONDecodeError:
+        return None
+    if any(tag in meta for tag in _GENERAL_ONLY):
+        return None
+    ds = Dataset()
+    for tag, keyword in _SIMPLE.items():
+        value = meta.get(tag, {}).get("Value")
+        if value:
+            setattr(ds, keyword, value if len(value) > 1 else value[0])
+    if (ds.get("SamplesPerPixel", 1) != 1 or ds.get("BitsAllocated") not in (8, 16)
+            or str(ds.get("PhotometricInterpretation", "")).strip() not in {"MONOCHROME1", "MONOCHROME2"}):
+        return None
+    return ds
+
+
+def native_frame(ds: Dataset, data: bytes) -> np.ndarray | None:
+    """One native little-endian frame as pydicom's ``pixel_array`` gives it (unused high bits corrected)."""
+    rows, cols, bits = int(ds.Rows), int(ds.Columns), int(ds.BitsAllocated)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    stored = int(ds.get("BitsStored", bits) or bits)
+    if len(data) != rows * cols * bits // 8 or not 1 <= stored <= bits:
+        return None
+    arr = np.frombuffer(data, dtype=f"<{'i' if signed else 'u'}{bits // 8}").reshape(rows, cols)
+    if stored < bits:
+        shift = bits - stored
+        arr = (arr << shift) >> shift if signed else arr & ((1 << stored) - 1)
+    return arr
+
+
+_LUTS: OrderedDict[tuple, np.ndarray] = OrderedDict()
+LUT_CACHE_SIZE = 64
+_LUTS_LOCK = threading.Lock()
+
+
+def _lookup_table(ds: Dataset, dtype: np.dtype, window: tuple[float, float, str] | None) -> np.ndarray | None:
+    """The grayscale pipeline applied once to every value an 8 or 16-bit pixel can hold, indexed by the pixel's
+    unsigned bits: the same 8-bit result per pixel as running it on the frame, for a fraction of the work.
+    None when the output depends on the frame itself (no window anywhere: the frame's own range is used)."""
+    if window is None and (_first(ds.get("WindowCenter")) is None or not (_first(ds.get("WindowWidth")) or 0) > 0):
+        return None
+    key = (dtype.str, window, *(str(ds.get(k, "")) for k in (
+        "RescaleSlope", "RescaleIntercept", "RescaleType", "WindowCenter", "WindowWidth", "VOILUTFunction",
+        "PhotometricInterpretation")))
+    with _LUTS_LOCK:
+        lut = _LUTS.get(key)
+    if lut is None:
+        unsigned = np.dtype(f"<u{dtype.itemsize}")
+        values = np.arange(1 << (8 * dtype.itemsize), dtype=unsigned).view(dtype)
+        lut = _grayscale(ds, values, 0, window)
+        with _LUTS_LOCK:
+            _LUTS[key] = lut
+            while len(_LUTS) > LUT_CACHE_SIZE:
+                _LUTS.popitem(last=False)
+    return lut
+
+
+def render_pixels(ds: Dataset, arr: np.ndarray, params: RenderParams) -> bytes:
+    """Window a grayscale frame and encode it (the last steps of :func:`render`)."""
+    try:
+        lut = _lookup_table(ds, arr.dtype, params.window)
+        if lut is not None:
+            gray = lut[arr.view(f"<u{arr.dtype.itemsize}")]
+        else:
+            gray = _grayscale(ds, arr, 0, params.window)
+        image = Image.fromarray(gray)
+    except RenderError:
+        raise
+    except Exception as exc:
+        raise RenderFailure(f"the image cannot be rendered: {exc}") from exc
+    return _encode(_apply_viewport(image, params.viewport), params)
+
+
 def read_attributes(src: str | BinaryIO) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -258,7 +353,10 @@ def render(src: str | BinaryIO, ds: Dataset, frame: int, params: RenderParams) -
         raise
     except Exception as exc:
         raise RenderFailure(f"the image cannot be rendered: {exc}") from exc
-    image = _apply_viewport(image, params.viewport)
+    return _encode(_apply_viewport(image, params.viewport), params)
+
+
+def _encode(image: Image.Image, params: RenderParams) -> bytes:
     out = io.BytesIO()
     if params.media_type == "image/jpeg":
         image.save(out, "JPEG", quality=params.quality or DEFAULT_QUALITY)

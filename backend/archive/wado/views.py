@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from audit.log import record
 
 from ..http import DicomWebError
+from ..models import Instance
 from ..storage import get_storage
 from . import multipart
 from .bulkdata import PIXEL_DATA, BadTag, BulkValue, RangeNotSatisfiable, find_value, parse_range, parse_tag
@@ -24,7 +25,18 @@ from .frames import FrameListError, StoredFile, needs_decode, parse_frame_list, 
 from .lookup import instance_rows, missing, one_instance, representative
 from .metadata import accepts_gzip, build_metadata
 from .negotiate import FrameChoice, MediaRange, acceptable, frame_choice, instance_syntax, pick
-from .render import RENDERED_TYPES, RenderError, RenderFailure, parse_params, read_attributes, render
+from .render import (
+    NATIVE_LITTLE_ENDIAN,
+    RENDERED_TYPES,
+    RenderError,
+    RenderFailure,
+    attributes_from_metadata,
+    native_frame,
+    parse_params,
+    read_attributes,
+    render,
+    render_pixels,
+)
 from .syntaxes import EXPLICIT_LE
 from .thumbnails import cached_thumbnail
 from .transcode import TranscodeError, to_explicit_little_endian
@@ -431,6 +443,9 @@ def _rendered_media_type(request: HttpRequest) -> str:
 
 
 def _render_row(row: dict, frame: int, params) -> bytes:
+    fast = _render_native(row, frame, params)
+    if fast is not None:
+        return fast
     with StoredFile(get_storage(), row["storage_key"]) as stored:
         src = stored.source()
         try:
@@ -441,6 +456,24 @@ def _render_row(row: dict, frame: int, params) -> bytes:
         finally:
             if not isinstance(src, str):
                 src.close()
+
+
+def _render_native(row: dict, frame: int, params) -> bytes | None:
+    """A single-frame native grayscale instance: attributes from the stored metadata, pixels from the frame index
+    (no parse of the file). None for everything else, which takes the general path."""
+    index = row.get("frame_index") or []
+    if row["transfer_syntax_uid"] not in NATIVE_LITTLE_ENDIAN or frame != 0 or len(index) != 1 or len(index[0]) != 1:
+        return None
+    metadata = Instance.objects.filter(pk=row["pk"]).values_list("metadata", flat=True).first()
+    ds = attributes_from_metadata(bytes(metadata)) if metadata else None
+    if ds is None:
+        return None
+    try:
+        data = get_storage().read_ranges(row["storage_key"], index[0])[0]
+    except OSError:
+        return None  # the general path says what is wrong with the stored file
+    arr = native_frame(ds, data)
+    return None if arr is None else render_pixels(ds, arr, params)
 
 
 @_wado_errors

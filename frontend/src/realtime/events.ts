@@ -24,13 +24,14 @@ export const EVENT_NAMES: ReadonlySet<string> = new Set(Object.values(Events));
 export interface EventPayloads {
   'study.stored': { series?: string[]; instances?: number; [k: string]: unknown };
   'study.deleted': Record<string, unknown>;
-  'analysis.queued': { analysis?: string | number; model?: string; [k: string]: unknown };
-  'analysis.started': { analysis?: string | number; [k: string]: unknown };
-  'analysis.progress': { percent: number; stage?: string; analysis?: string | number; [k: string]: unknown };
-  'analysis.partial': { kind: 'mask' | 'detection'; [k: string]: unknown };
-  'analysis.done': { analysis?: string | number; [k: string]: unknown };
-  'analysis.failed': { reason: string; [k: string]: unknown };
-  'analysis.canceled': Record<string, unknown>;
+  // analysis.queued/started/done/failed/canceled carry the job (backend/analysis/jobs.py job_payload).
+  'analysis.queued': { job?: string; model?: string; [k: string]: unknown };
+  'analysis.started': { job?: string; [k: string]: unknown };
+  'analysis.progress': { percent: number; stage?: string; job?: string; [k: string]: unknown };
+  'analysis.partial': { job?: string; seq?: number; kind: 'mask' | 'detection' | 'classification'; [k: string]: unknown };
+  'analysis.done': { job?: string; result?: Record<string, unknown>; [k: string]: unknown };
+  'analysis.failed': { job?: string; reason: string; [k: string]: unknown };
+  'analysis.canceled': { job?: string; [k: string]: unknown };
   snapshot: Record<string, unknown>;
   'worklist.changed': Record<string, unknown>;
 }

@@ -12,7 +12,7 @@ import { EventBus } from '../realtime/bus';
 import { CONNECTION, Events } from '../realtime/events';
 import { RealtimeClient, studySocketUrl } from '../realtime/socket';
 import { clear, h, showBanner } from '../util/dom';
-import { mountAiPanel } from './ai';
+import { AiHooks, mountAiPanel } from './ai';
 import { RenderSupport, startCornerstone } from './cornerstone';
 import { MeasurementStore } from './measurements/store';
 import { describe, MeasurementRecord } from './measurements/serialize';
@@ -63,6 +63,7 @@ export interface LightboxTestHooks {
   measurements: MeasurementStore;
   bus: EventBus;
   metrics: () => Record<string, unknown>;
+  ai: AiHooks;
   imageToClient: (slot: number, ij: [number, number]) => [number, number] | undefined;
   canvas: (slot: number) => HTMLCanvasElement | undefined;
   slots: () => Slot[];
@@ -117,7 +118,18 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   const measureList = h('ul', { class: 'measure-list', id: 'measure-list' });
   const measurePanel = h('section', { class: 'panel', id: 'measure-panel' }, h('h3', {}, 'Measurements'), measureList);
   const bus = new EventBus();
-  const ai = mountAiPanel(bus);
+  const ai = mountAiPanel({
+    study: studyUID,
+    bus,
+    canRun: me.capabilities.includes('run_ai'),
+    slots: () => state.slots.slice(0, visibleSlots()),
+    seriesList: () => state.series,
+    shownSeries: () => {
+      const s = activeSlot()?.series;
+      return s ? { seriesInstanceUID: s.series, modality: s.modality } : undefined;
+    },
+    goTo: (series, sop, world) => goToImage(series, sop, world),
+  });
   const sidePanel = h('aside', { class: 'side-panel' }, measurePanel, ai.el);
   const connection = h('span', { class: 'conn', id: 'conn-state', title: 'Live updates' });
   clear(root);
@@ -204,6 +216,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
       }
     }
     syncToolbar();
+    ai.viewportsChanged();
   }
 
   async function showSeriesIn(i: number, seriesUID: string, startAt: 'middle' | 'first' = 'middle'): Promise<void> {
@@ -229,7 +242,29 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     applyPrimaryTool();
     highlightSeries();
     syncToolbar();
+    ai.viewportsChanged();
     if (i === state.active) firstImageShown();
+  }
+
+  /** Show an image of a series by SOP Instance UID (an AI finding); in MPR of that series, jump to `world`. */
+  async function goToImage(seriesUID: string, sop: string | undefined, world: [number, number, number] | undefined): Promise<void> {
+    if (state.mpr) {
+      if (world && state.slots[0]?.series?.series === seriesUID) {
+        for (const s of state.slots.slice(0, 3)) (s.viewport() as Types.IVolumeViewport | undefined)?.jumpToWorld?.(world as Types.Point3);
+        return;
+      }
+      await exitMpr(state.layout);
+    }
+    let slot = state.slots.slice(0, visibleSlots()).find((s) => s.kind === 'stack' && s.series?.series === seriesUID);
+    if (!slot) {
+      await showSeriesIn(state.active, seriesUID);
+      slot = activeSlot();
+    }
+    const series = slot?.series;
+    if (!slot || !series || series.series !== seriesUID) return;
+    setActive(slot.index);
+    const idx = sop ? series.imageIds.findIndex((id) => str(series.instanceOf.get(id), Tag.SOPInstanceUID) === sop) : -1;
+    if (idx >= 0) await slot.stackViewport()?.setImageIdIndex(idx);
   }
 
   // ---- series panel ----
@@ -278,6 +313,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     // Thumbnails and the websocket wait until the first image is up: they would only compete with it.
     loadThumbnails();
     startRealtime();
+    ai.start();
     void restoreMeasurements();
   }
 
@@ -463,6 +499,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     attachToGroups();
     state.primaryTool = 'Crosshairs';
     applyPrimaryTool();
+    ai.viewportsChanged();
     engine.render();
     setActive(0);
     syncToolbar();
@@ -491,6 +528,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     );
     setActive(0);
     syncToolbar();
+    ai.viewportsChanged();
   }
 
   // ---- toolbar ----
@@ -700,6 +738,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     support,
     measurements: store,
     bus,
+    ai: ai.hooks,
     slots: () => state.slots.slice(0, visibleSlots()),
     canvas: (i) => state.slots[i]?.viewport()?.getCanvas() as HTMLCanvasElement | undefined,
     imageToClient: (i, ij) => {

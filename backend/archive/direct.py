@@ -1,0 +1,208 @@
+"""DICOMweb searches, rendered images and STOW-RS with credentials in the header, dispatched without middleware.
+
+Under ASGI each of Django's eight middlewares hops to a thread, and the handler spools a request's whole body to
+a temporary file before the view starts: about 8 ms a request, more than a small search costs, and a second
+copy of every STOW body on disk (docs/PERFORMANCE.md). This ASGI app runs the *very same* DICOMweb view (the
+``dicomweb_view`` wrapper from ``archive.urls``: authentication, UID checks, per-study access, capability
+checks, audit, every 4xx answer) on a Django request built from the ASGI scope, in one worker thread; STOW's
+body is handed to the view as it arrives (parts go straight into staging files while the upload goes on).
+
+What the middleware would have added, it adds: the Host check (anything not in ALLOWED_HOSTS goes to Django,
+which answers 400), HTTPS redirects (such requests go to Django), ``nosniff``, ``X-Frame-Options``,
+``Referrer-Policy``, COOP, HSTS from the same settings, and CORS through ``lightbox.middleware.apply_cors``.
+Only requests that carry an ``Authorization`` header come here: browser sessions (cookies, CSRF) and anonymous
+calls keep Django's full stack. An exception in a view is answered as Django answers it
+(``response_for_exception``); a GET that fails unexpectedly is simply retried through Django.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.exception import response_for_exception
+from django.http import HttpResponse
+from django.http.request import split_domain_port, validate_host
+from django.urls import Resolver404, resolve
+
+from lightbox.middleware import apply_cors
+
+from .dbconn import with_connection
+from .wado.fastpath import _allowed_hosts, _scheme, _security_headers
+
+logger = logging.getLogger(__name__)
+
+_UID = r"[^/]+"
+GET_ROUTES = re.compile(
+    r"^/dicomweb/(?:studies|series|instances"  # QIDO at the root
+    rf"|studies/{_UID}/(?:series|instances|rendered|thumbnail)"
+    rf"|studies/{_UID}/series/{_UID}/(?:instances|rendered|thumbnail)"
+    rf"|studies/{_UID}/series/{_UID}/instances/{_UID}/(?:rendered|thumbnail)"
+    rf"|studies/{_UID}/series/{_UID}/instances/{_UID}/frames/{_UID}/(?:rendered|thumbnail))$"
+)
+POST_ROUTES = re.compile(rf"^/dicomweb/studies(?:/{_UID})?$")  # STOW-RS
+BODY_QUEUE_MESSAGES = 64  # ASGI body messages held before the upload is paused (about 4 MB with uvicorn)
+_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicomweb-direct")
+
+
+class _BodyStream:
+    """A blocking ``read(n)`` over ASGI body messages that the event loop puts into a queue as they arrive."""
+
+    def __init__(self) -> None:
+        self.messages: queue.Queue[bytes | None] = queue.Queue()
+        self.buffer = bytearray()
+        self.done = False
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self.done and (size < 0 or len(self.buffer) < size):
+            chunk = self.messages.get()
+            if chunk is None:  # end of the body, or the client went away (the body then reads as truncated)
+                self.done = True
+            else:
+                self.buffer += chunk
+        if size < 0 or size >= len(self.buffer):
+            out, self.buffer = bytes(self.buffer), bytearray()
+        else:
+            out = bytes(self.buffer[:size])
+            del self.buffer[:size]
+        return out
+
+    def readline(self, size: int = -1, /) -> bytes:  # pragma: no cover - DICOMweb views never read lines
+        raise OSError("not supported")
+
+
+class DirectDispatch:
+    """ASGI app: serve the routes above through their views without middleware; everything else goes to ``app``."""
+
+    def __init__(self, app):
+        self.app = app
+        # LIGHTBOX_DICOMWEB_DIRECT=0 sends every request through Django's middleware (to compare, or rule this out)
+        self.enabled = os.environ.get("LIGHTBOX_DICOMWEB_DIRECT", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+    async def __call__(self, scope, receive, send):
+        if self.enabled and scope["type"] == "http" and not scope.get("root_path"):
+            method, path = scope["method"], scope["path"]
+            if ((method == "GET" and GET_ROUTES.match(path)) or (method == "POST" and POST_ROUTES.match(path))):
+                headers = dict(scope["headers"])
+                if _eligible(scope, headers):
+                    if method == "GET":
+                        if await self._get(scope, headers, send):
+                            return
+                    else:
+                        await self._post(scope, headers, receive, send)
+                        return
+        await self.app(scope, receive, send)
+
+    async def _get(self, scope, headers: dict[bytes, bytes], send) -> bool:
+        loop = asyncio.get_running_loop()
+        response = await loop.run_in_executor(_EXECUTOR, with_connection, _run_view, scope, None, False)
+        if response is None:
+            return False
+        await _send(send, response, _extra_headers(scope, headers))
+        return True
+
+    async def _post(self, scope, headers: dict[bytes, bytes], receive, send) -> None:
+        loop = asyncio.get_running_loop()
+        stream = _BodyStream()
+        view = loop.run_in_executor(_EXECUTOR, with_connection, _run_view, scope, stream, True)
+        pump = asyncio.ensure_future(_pump(receive, stream))
+        try:
+            response = await view
+        finally:
+            if not pump.done():
+                pump.cancel()
+        await _send(send, response, _extra_headers(scope, headers))
+
+
+async def _pump(receive, stream: _BodyStream) -> None:
+    """Move body messages into the reader's queue; pause while the reader is far behind (bounded memory)."""
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            if body := message.get("body", b""):
+                while stream.messages.qsize() >= BODY_QUEUE_MESSAGES:
+                    await asyncio.sleep(0.002)
+                stream.messages.put(body)
+            if not message.get("more_body", False):
+                break
+    finally:
+        stream.messages.put(None)
+
+
+def _eligible(scope, headers: dict[bytes, bytes]) -> bool:
+    """Credentials in the header, an allowed Host, nothing the security middleware would redirect."""
+    from django.conf import settings
+
+    if not headers.get(b"authorization"):
+        return False
+    domain, _port = split_domain_port(headers.get(b"host", b"").decode("latin-1"))
+    if not domain or not validate_host(domain, _allowed_hosts()):
+        return False
+    return not (getattr(settings, "SECURE_SSL_REDIRECT", False) and _scheme(scope, headers) != "https")
+
+
+def _run_view(scope, stream: _BodyStream | None, must_answer: bool) -> HttpResponse | None:
+    """Resolve and run the DICOMweb view in this thread; None asks the caller to go through Django instead."""
+    import io
+
+    request = ASGIRequest(scope, stream if stream is not None else io.BytesIO())
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return _drained(stream) if must_answer else None
+    request.resolver_match = match
+    try:
+        response = match.func(request, *match.args, **match.kwargs)
+        if response.streaming:  # not expected on these routes; joined here so one code path sends answers
+            content = b"".join(response.streaming_content)
+            response = _copy_headers(response, HttpResponse(content, status=response.status_code))
+        return response
+    except Exception as exc:
+        if not must_answer:
+            logger.exception("direct DICOMweb dispatch failed for %s; answering through Django", request.path)
+            return None
+        return response_for_exception(request, exc)
+    finally:
+        if stream is not None:
+            _drained(stream)
+
+
+def _drained(stream: _BodyStream | None) -> None:
+    """Read what is left of a body (a view that answered before reading it all), so the pump can finish."""
+    if stream is not None:
+        while stream.read(1 << 20):
+            pass
+    return None
+
+
+def _copy_headers(source: HttpResponse, target: HttpResponse) -> HttpResponse:
+    for name, value in source.items():
+        target[name] = value
+    return target
+
+
+def _extra_headers(scope, headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    """What SecurityMiddleware, XFrameOptionsMiddleware and CorsMiddleware add to an answer."""
+    out = _security_headers(_scheme(scope, headers))
+    cors: dict[str, str] = {}
+    apply_cors(headers.get(b"origin", b"").decode("latin-1"), cors)
+    return out + [(k.lower().encode(), v.encode()) for k, v in cors.items()]
+
+
+async def _send(send, response: HttpResponse, extra: list[tuple[bytes, bytes]]) -> None:
+    body = response.content
+    out = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+    present = {name for name, _ in out}
+    out += [(name, value) for name, value in extra if name not in present]
+    if b"content-length" not in present:
+        out.append((b"content-length", str(len(body)).encode()))
+    for cookie in response.cookies.values():
+        out.append((b"set-cookie", cookie.output(header="").strip().encode("latin-1")))
+    await send({"type": "http.response.start", "status": response.status_code, "headers": out})
+    await send({"type": "http.response.body", "body": body})
