@@ -69,15 +69,26 @@ def segmentation_payload(instance: Instance) -> dict[str, Any] | None:
     }
 
 
+def _source_sop(ds) -> str | None:
+    """The source image of a parametric map: Referenced Image Sequence, else the derivation in the shared or
+    the first per-frame functional group (where highdicom writes it)."""
+    try:
+        return str(ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID)
+    except (AttributeError, IndexError):
+        pass
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        try:
+            return str(getattr(ds, groups)[0].DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
+        except (AttributeError, IndexError):
+            continue
+    return None
+
+
 def heatmap_payload(instance: Instance) -> dict[str, Any] | None:
     ds = _read(instance)
-    try:
-        source = ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID
-    except (AttributeError, IndexError):
-        try:
-            source = ds.SharedFunctionalGroupsSequence[0].DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
-        except (AttributeError, IndexError):
-            return None
+    source = _source_sop(ds)
+    if source is None:
+        return None
     values = np.asarray(ds.pixel_array, dtype=np.float32)
     values = values[0] if values.ndim == 3 else values
     span = float(values.max() - values.min()) or 1.0

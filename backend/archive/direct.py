@@ -11,12 +11,15 @@ What the middleware would have added, it adds: the Host check (anything not in A
 which answers 400), HTTPS redirects (such requests go to Django), ``nosniff``, ``X-Frame-Options``,
 ``Referrer-Policy``, COOP, HSTS from the same settings, and CORS through ``lightbox.middleware.apply_cors``.
 Only requests that carry an ``Authorization`` header come here: browser sessions (cookies, CSRF) and anonymous
-calls keep Django's full stack. An exception in a view is answered as Django answers it
+calls keep Django's full stack. The header is resolved with the WADO fast path's credential cache
+(``remembered_user``: AUTH_TTL seconds, forgotten at once when a user, token, group or grant changes in this
+process); refused credentials reach the view unresolved, and its own check answers 401. An exception in a view is answered as Django answers it
 (``response_for_exception``); a GET that fails unexpectedly is simply retried through Django.
 """
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import queue
@@ -32,7 +35,7 @@ from django.urls import Resolver404, resolve
 from lightbox.middleware import apply_cors
 
 from .dbconn import with_connection
-from .wado.fastpath import _allowed_hosts, _scheme, _security_headers
+from .wado.fastpath import _allowed_hosts, _scheme, _security_headers, connect_signals, remembered_user
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,7 @@ class DirectDispatch:
 
     def __init__(self, app):
         self.app = app
+        self._signals = False
         # LIGHTBOX_DICOMWEB_DIRECT=0 sends every request through Django's middleware (to compare, or rule this out)
         self.enabled = os.environ.get("LIGHTBOX_DICOMWEB_DIRECT", "1").strip().lower() not in {"0", "false", "no", "off"}
 
@@ -97,18 +101,28 @@ class DirectDispatch:
                         return
         await self.app(scope, receive, send)
 
+    async def _user(self, headers: dict[bytes, bytes]):
+        """The caller, from the WADO fast path's credential cache (same rules, same revocation); None when the
+        credentials are refused, and the view's own check then answers 401."""
+        if not self._signals:
+            connect_signals()
+            self._signals = True
+        return await remembered_user(_run, headers[b"authorization"].decode("latin-1"), "")
+
     async def _get(self, scope, headers: dict[bytes, bytes], send) -> bool:
+        user = await self._user(headers)
         loop = asyncio.get_running_loop()
-        response = await loop.run_in_executor(_EXECUTOR, with_connection, _run_view, scope, None, False)
+        response = await loop.run_in_executor(_EXECUTOR, with_connection, _run_view, scope, None, False, user)
         if response is None:
             return False
         await _send(send, response, _extra_headers(scope, headers))
         return True
 
     async def _post(self, scope, headers: dict[bytes, bytes], receive, send) -> None:
+        user = await self._user(headers)
         loop = asyncio.get_running_loop()
         stream = _BodyStream()
-        view = loop.run_in_executor(_EXECUTOR, with_connection, _run_view, scope, stream, True)
+        view = loop.run_in_executor(_EXECUTOR, with_connection, _run_view, scope, stream, True, user)
         pump = asyncio.ensure_future(_pump(receive, stream))
         try:
             response = await view
@@ -147,11 +161,15 @@ def _eligible(scope, headers: dict[bytes, bytes]) -> bool:
     return not (getattr(settings, "SECURE_SSL_REDIRECT", False) and _scheme(scope, headers) != "https")
 
 
-def _run_view(scope, stream: _BodyStream | None, must_answer: bool) -> HttpResponse | None:
-    """Resolve and run the DICOMweb view in this thread; None asks the caller to go through Django instead."""
-    import io
+async def _run(fn, *args):
+    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, with_connection, fn, *args)
 
+
+def _run_view(scope, stream: _BodyStream | None, must_answer: bool, user) -> HttpResponse | None:
+    """Resolve and run the DICOMweb view in this thread; None asks the caller to go through Django instead."""
     request = ASGIRequest(scope, stream if stream is not None else io.BytesIO())
+    if user is not None:
+        request.lightbox_user = user
     try:
         match = resolve(request.path_info)
     except Resolver404:

@@ -34,24 +34,41 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _store(path: Path, expected_study_uid: str | None, consume: bool) -> StoreOutcome:
-    release_connections()
-    try:
-        return store_files([path], expected_study_uid=expected_study_uid, consume=consume,
-                           parse_in_processes=True)[0]
-    except Exception as exc:  # the database or the store itself failed: the sender may try again later
-        logger.exception("storing %s failed", path)
-        return StoreOutcome(status="failed", reason=f"Processing failure: {exc}"[:200],
-                            code=FailureReason.PROCESSING_FAILURE)
-    finally:
-        release_connections()
-        if consume:
-            path.unlink(missing_ok=True)
+_waiting: list[tuple[Path, str | None, bool, Future]] = []  # single files (C-STORE) not yet taken by a worker
+_waiting_lock = threading.Lock()
+GROUP_MAX = 32
 
 
 def store_one(path: Path, *, expected_study_uid: str | None = None, consume: bool = True) -> StoreOutcome:
-    """Store one file in a worker and wait for the outcome. Never raises for bad input or a failing index."""
-    return _executor().submit(_store, path, expected_study_uid, consume).result()
+    """Store one file in a worker and wait for the outcome. Never raises for bad input or a failing index.
+
+    Files that arrive while every worker is busy (several associations sending at once) are stored together by
+    the next free worker, as one batch (one transaction, one lookup per series): a group commit.
+    """
+    future: Future = Future()
+    with _waiting_lock:
+        _waiting.append((path, expected_study_uid, consume, future))
+    _executor().submit(_store_waiting)
+    return future.result()
+
+
+def _store_waiting() -> None:
+    """Take the files waiting with the same options as the first one, store them as one batch."""
+    with _waiting_lock:
+        if not _waiting:
+            return  # another worker took them
+        key = _waiting[0][1:3]
+        group = [item for item in _waiting if item[1:3] == key][:GROUP_MAX]
+        for item in group:
+            _waiting.remove(item)
+    try:
+        outcomes = _store_batch([path for path, *_ in group], key[0], key[1])
+    except BaseException as exc:
+        for *_, future in group:
+            future.set_exception(exc)
+        raise
+    for (*_, future), outcome in zip(group, outcomes, strict=True):
+        future.set_result(outcome)
 
 
 def store_all(paths: list[Path], *, expected_study_uid: str | None = None, consume: bool = True,

@@ -458,6 +458,7 @@ class _Job:
                 refined.score,
                 refined.center,
                 refiner,
+                refined.patch_center,
             )
             if det is None:
                 continue
@@ -482,6 +483,7 @@ class _Job:
         score: float,
         center: Sequence[float],
         refiner: NoduleRefiner | None,
+        patch_center: Sequence[float] | None = None,
     ) -> Detection | None:
         geometry = self.geometry
         if not mask.any():
@@ -491,18 +493,15 @@ class _Job:
         lo = tuple(int(v) for v in (offset + [zz.min(), yy.min(), xx.min()]))
         hi = tuple(int(v) for v in (offset + [zz.max(), yy.max(), xx.max()]))
         corners = np.array([geometry.index_to_patient(c) for c in (lo, hi)])
-        if refiner is not None:
+        if refiner is not None and patch_center is not None:
+            # Long-axis end points are (row, column) on patch slice ``long_axis_slice``: back to source indices.
             half = (refiner.patch_size - 1) / 2
-            patch_center = np.asarray(center)
-            # Long-axis end points are patch voxels (row, column) on patch slice ``long_axis_slice``.
-            to_source = [
-                patch_center[0] + (meas.long_axis_slice - half) * refiner.patch_spacing / geometry.spacing[0],
-            ]
+            step = [refiner.patch_spacing / s for s in geometry.spacing]
             ends_idx = [
                 (
-                    to_source[0],
-                    center[1] + (p[0] - half) * refiner.patch_spacing / geometry.spacing[1],
-                    center[2] + (p[1] - half) * refiner.patch_spacing / geometry.spacing[2],
+                    patch_center[0] + (meas.long_axis_slice - half) * step[0],
+                    patch_center[1] + (p[0] - half) * step[1],
+                    patch_center[2] + (p[1] - half) * step[2],
                 )
                 for p in meas.long_axis_endpoints
             ]

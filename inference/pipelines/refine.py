@@ -33,6 +33,7 @@ class RefinedNodule:
     measurement: NoduleMeasurement
     region: tuple[slice, slice, slice]
     source_mask: np.ndarray  # bool, on ``region`` of the canonical source volume
+    patch_center: tuple[float, float, float]  # source index of the patch centre (measurement coordinates)
 
 
 class NoduleRefiner:
@@ -118,7 +119,12 @@ class NoduleRefiner:
             )
             out.append(
                 RefinedNodule(
-                    score=float(s), center=center, measurement=meas, region=region, source_mask=values >= 0.5
+                    score=float(s),
+                    center=center,
+                    measurement=meas,
+                    region=region,
+                    source_mask=values >= 0.5,
+                    patch_center=tuple(float(v) for v in c),
                 )
             )
         return out

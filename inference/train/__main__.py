@@ -12,6 +12,7 @@ import argparse
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="a few steps of each, to check the plumbing (~2 min)"
     )
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_REGISTRY.parent / "weights", help="weights folder"
+        "--out",
+        type=Path,
+        default=None,
+        help="weights folder (default inference/weights; with --quick a temp folder)",
     )
     parser.add_argument(
         "--only", choices=("seg", "refine", "cls"), help="train one network, keep the others' metrics"
@@ -53,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seg-lr", type=float, default=None)
     args = parser.parse_args(argv)
+    if args.out is None:
+        # A quick run must never overwrite the shipped weights by accident.
+        default = DEFAULT_REGISTRY.parent / "weights"
+        args.out = Path(tempfile.gettempdir()) / "lightbox-quick-weights" if args.quick else default
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -271,6 +271,27 @@ describe('AI panel', () => {
   });
 });
 
+describe('AI panel: cancel', () => {
+  test('a running analysis can be canceled; the stored result comes back', async () => {
+    const { page, log } = await openViewer(ctUid);
+    await page.waitForFunction(() => window.__lightbox.ai.labelmaps().some((l) => l.origin === 'archive') && window.__lightbox.ai.labelled() > 0, null, { timeout: 30_000 });
+    const stored = await page.evaluate(() => window.__lightbox.ai.labelled());
+    await page.selectOption('#ai-model', 'chest-ct-nodules');
+    const before = await page.evaluate(() => window.__lightbox.ai.state.list().map((j) => j.id));
+    await page.click('#ai-run');
+    const jobId = await page
+      .waitForFunction((before) => window.__lightbox.ai.state.list().find((j) => !before.includes(j.id))?.id, before, { timeout: 20_000 })
+      .then((h) => h.jsonValue());
+    // Cancel once it has streamed something (or straight away if it is still queued).
+    await page.waitForFunction((id) => window.__lightbox.ai.firstOverlayAt(id) !== undefined || window.__lightbox.ai.state.job(id)?.status === 'queued', jobId, { timeout: JOB_TIMEOUT });
+    await page.click(`#ai-jobs li[data-job="${jobId}"] .ai-cancel`);
+    await page.waitForSelector(`#ai-jobs li[data-job="${jobId}"][data-status="canceled"]`, { timeout: JOB_TIMEOUT });
+    await page.waitForFunction((n) => window.__lightbox.ai.labelmaps().some((l) => l.origin === 'archive') && window.__lightbox.ai.labelled() === n, stored, { timeout: 30_000 });
+    assert.equal(await page.locator('#ai-progress').isHidden(), true, explain(log));
+    await page.close();
+  });
+});
+
 describe('classification heatmap on a radiograph', () => {
   let xrUid;
   before(async () => {

@@ -43,6 +43,11 @@ def test_finds_the_known_nodules(small_ct_series, ct_result):
         det = dets[int(np.argmin(dist))]
         assert abs(det["equivalent_diameter_mm"] - nod.diameter_mm) <= 2.0, (det, nod)
     assert len(dets) <= len(ph.nodules) + 1
+    for det in dets:
+        a, b = (np.array(p) for p in det["long_axis_endpoints_mm"])
+        assert abs(np.linalg.norm(a - b) - det["long_axis_mm"]) < 1.5
+        assert np.linalg.norm((a + b) / 2 - det["center_mm"]) < det["long_axis_mm"] / 2
+        assert abs(a[2] - b[2]) < 1e-6  # RECIST: measured on one axial slice
     assert sum(1 for k, _ in events if k == "detection") == len(dets)
 
 

@@ -160,6 +160,18 @@ def _resolve_instance(sop: str) -> dict | None:
     }
 
 
+async def remembered_user(run, authorization: str, session_key: str):
+    """The user for an Authorization header or a session key, remembered for AUTH_TTL seconds (and forgotten at
+    once on the changes ``connect_signals`` listens to); None when refused. ``run`` runs a function in a thread."""
+    # remembered under a hash: no password or token is kept in memory
+    credential = hashlib.sha256(f"{authorization}|{session_key}".encode()).digest()
+    user = _users.get(credential)
+    if user is None:
+        user = await run(_resolve_user, authorization, session_key) or False
+        _users.put(credential, user)
+    return user or None
+
+
 def _audit(user, action: str, study: str, series: str, ip: str | None, coalesce: bool, detail: dict) -> None:
     record(user, action, request=SimpleNamespace(META={"REMOTE_ADDR": ip}), study_instance_uid=study,
            series_instance_uid=series, coalesce=coalesce, **detail)
@@ -247,13 +259,8 @@ class WadoFastPath:
         session_key = "" if authorization else _cookie(headers, settings.SESSION_COOKIE_NAME)
         if not authorization and not session_key:
             return None
-        # remembered under a hash: no password or token is kept in memory
-        credential = hashlib.sha256(f"{authorization}|{session_key}".encode()).digest()
-        user = _users.get(credential)
+        user = await remembered_user(self._run, authorization, session_key)
         if user is None:
-            user = await self._run(_resolve_user, authorization, session_key) or False
-            _users.put(credential, user)
-        if user is False:
             return None
         allowed = _access.get((user.pk, study))
         if allowed is None:

@@ -165,8 +165,7 @@ export function mountAiPanel(host: AiHost): AiPanel {
       bar.value = lead.progress;
     } else {
       bar.hidden = true;
-      const last = jobs[0];
-      status.textContent = !last ? 'No analysis run on this study yet.' : last.status === 'failed' ? `Last analysis failed: ${last.reason || 'no reason given'}` : last.status === 'canceled' ? 'Last analysis was canceled.' : 'No analysis running.';
+      status.textContent = jobs.length ? 'No analysis running.' : 'No analysis run on this study yet.';
     }
     status.dataset.state = lead ? 'running' : jobs[0]?.status ?? 'idle';
     clear(jobList);
@@ -494,6 +493,16 @@ export function mountAiPanel(host: AiHost): AiPanel {
   runBtn.addEventListener('click', () => void doRun());
 
   function onFinished(job: AiJob): void {
+    if (job.status === 'failed' || job.status === 'canceled') {
+      // Its partial masks go; the stored result of an earlier run (if any) comes back from the archive.
+      let dropped = false;
+      for (const lm of labelmaps.values()) {
+        if (lm.job !== job.id) continue;
+        void enqueue(lm.series.series, () => lm.reset());
+        dropped = true;
+      }
+      if (dropped) scheduleResults(200);
+    }
     if (job.status === 'failed') {
       showBanner(`${modelTitle(job.model)} failed: ${job.reason || 'no reason given'}`, 'error', 12000);
     } else if (job.status === 'completed') {

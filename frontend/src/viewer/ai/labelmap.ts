@@ -141,6 +141,13 @@ export class SeriesLabelmap {
     return { slices: out.modified.length, missing: out.missing.length, labelled };
   }
 
+  /** Forget the drawn masks (a canceled or failed job's partial result is not a result). */
+  reset(): void {
+    this.clearData();
+    this.job = undefined;
+    this.origin = undefined;
+  }
+
   private clearData(): void {
     for (const id of this.imageIds) {
       const data = cache.getImage(id)?.voxelManager?.getScalarData() as Uint8Array | undefined;
