@@ -7,6 +7,8 @@ small picklable record, so it runs here in ``LIGHTBOX_PARSE_PROCESSES`` processe
 at most 4; 0 parses in the calling thread). The content hash is computed in the same process while the file is
 hot in the page cache. Files are read by path: nothing large crosses the process boundary.
 
+STOW-RS starts checking each part as soon as it is staged (:func:`check_soon`), so parsing overlaps the upload.
+
 Anything wrong with the pool (cannot start, a process died) falls back to parsing in the calling thread, so an
 instance is never refused because of the pool.
 """
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 _pool: ProcessPoolExecutor | None = None
 _pool_failed = False
 _lock = threading.Lock()
+_early: dict[tuple, Future] = {}  # staging path -> its check, started while the request was still arriving
+EARLY_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +84,50 @@ def _executor() -> ProcessPoolExecutor | None:
         return _pool
 
 
+def check_soon(path: Path) -> None:
+    """Start checking a finished staging file now, while the rest of its request is still arriving;
+    :func:`check_files` picks the result up. Whoever calls this must later pass the path to :func:`check_files`
+    or :func:`forget`."""
+    pool = _executor()
+    if pool is None:
+        return
+    try:
+        future = pool.submit(check_file, str(path))
+    except (BrokenProcessPool, RuntimeError):
+        return
+    with _lock:
+        if len(_early) >= EARLY_MAX:  # callers that never came back: drop them rather than grow
+            _early.clear()
+        _early[_identity(path)] = future
+
+
+def _identity(path: Path) -> tuple:
+    """The path and what it holds (inode, size, modification time): a result is only used for the same file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (str(path),)
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def forget(path: Path) -> None:
+    """A staged file that will not be stored after all (the request was refused)."""
+    with _lock:
+        future = _early.pop(_identity(path), None)
+    if future is not None:
+        future.cancel()
+
+
 def check_files(paths: list[Path]) -> list[Checked]:
     """:func:`check_file` for each path, in order, spread over the parse processes when there are some."""
     pool = _executor()
     if pool is None or not paths:
         return [check_file(p) for p in paths]
     try:
-        futures: list[Future] = [pool.submit(check_file, str(p)) for p in paths]
+        keys = [_identity(p) for p in paths]
+        with _lock:
+            early = [_early.pop(key, None) for key in keys]
+        futures: list[Future] = [f or pool.submit(check_file, str(p)) for p, f in zip(paths, early, strict=True)]
     except (BrokenProcessPool, RuntimeError):
         _reset(pool)
         return [check_file(p) for p in paths]

@@ -22,6 +22,7 @@ from lightbox.conf import lightbox_setting
 from .http import DicomWebError
 from .ingest import StoreOutcome, notify_stored
 from .multipart import BodyTooLarge, MultipartError, Part, iter_parts
+from .parse_pool import check_soon, forget
 from .storage import get_storage
 from .store_workers import store_all
 
@@ -89,6 +90,7 @@ def _read_parts(request: HttpRequest, boundary: str, max_bytes: int) -> list[Par
             if part_type != DICOM:
                 raise DicomWebError(415, f"Part {part.index} has Content-Type {part_type!r}: only application/dicom "
                                          "parts are supported (no DICOM JSON with bulk data). Nothing was stored.")
+            check_soon(part.path)  # parse it now in a parse process, while the next parts arrive
     except BodyTooLarge as exc:
         _discard(parts)
         raise DicomWebError(413, f"{exc.reason} (LIGHTBOX_STOW_MAX_BYTES): send the instances in several requests.") from None
@@ -104,6 +106,7 @@ def _read_parts(request: HttpRequest, boundary: str, max_bytes: int) -> list[Par
 def _discard(parts: list[Part]) -> None:
     for part in parts:
         if part.path is not None:
+            forget(part.path)
             part.path.unlink(missing_ok=True)
 
 

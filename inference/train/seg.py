@@ -25,7 +25,7 @@ __all__ = ["SegTrainConfig", "train_segmentation", "evaluate_segmentation"]
 
 @dataclass
 class SegTrainConfig:
-    steps: int = 800
+    steps: int = 1600
     batch_size: int = 2
     patch: tuple[int, int, int] = (48, 96, 96)
     lr: float = 2e-3

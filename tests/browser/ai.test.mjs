@@ -53,6 +53,18 @@ async function waitForColour(page, slot, min, timeout = 15_000) {
   return n;
 }
 
+/** Poll until the viewport shows fewer than `max` coloured pixels (or give up and return the last count). */
+async function waitForLessColour(page, slot, max, timeout = 10_000) {
+  const end = Date.now() + timeout;
+  let n = 0;
+  do {
+    n = await colouredPixels(page, slot);
+    if (n < max) return n;
+    await page.waitForTimeout(100);
+  } while (Date.now() < end);
+  return n;
+}
+
 /** Show the stack image with the most labelled voxels in slot 0. */
 async function showBusiestSlice(page) {
   const idx = await page.evaluate(() => {
@@ -212,21 +224,23 @@ describe('AI panel', () => {
     assert.ok(n >= 200, `stored overlay drawn (${n} coloured pixels)${explain(log)}`);
     await page.click('#ai-detections li[data-det]');
     await page.waitForSelector('.slot[data-slot="0"] .ai-layer .ai-box polygon', { timeout: 10_000 });
+    await page.uncheck('#ai-boxes');
+    await page.waitForSelector('.slot[data-slot="0"] .ai-layer .ai-box', { state: 'detached' });
+    await page.check('#ai-boxes');
+    await page.waitForSelector('.slot[data-slot="0"] .ai-layer .ai-box polygon');
 
     // Per-segment controls change the pixels.
     await frames(page);
     const all = await waitForColour(page, 0, 200);
     await page.uncheck('#ai-legend input[type=checkbox][data-segment="lung"]');
-    await frames(page);
-    const noLung = await colouredPixels(page, 0);
+    const noLung = await waitForLessColour(page, 0, all * 0.7);
     assert.ok(noLung < all * 0.7, `hiding the lungs removes colour: ${all} -> ${noLung}`);
     await page.check('#ai-legend input[type=checkbox][data-segment="lung"]');
+    assert.ok((await waitForColour(page, 0, all * 0.8)) >= all * 0.8, 'the lungs come back');
     await page.locator('#ai-legend input.ai-alpha[data-segment="lung"]').fill('0');
-    await frames(page);
-    const clear = await colouredPixels(page, 0);
+    const clear = await waitForLessColour(page, 0, all * 0.7);
     assert.ok(clear < all * 0.7, `lung opacity 0 removes colour: ${all} -> ${clear}`);
     await page.locator('#ai-legend input.ai-alpha[data-segment="lung"]').fill('60');
-    await frames(page);
     assert.ok((await waitForColour(page, 0, all * 0.8)) >= all * 0.8);
     await page.close();
   });
@@ -329,7 +343,7 @@ describe('classification heatmap on a radiograph', () => {
         body: JSON.stringify({
           segmentations: [],
           heatmaps: [{ sop_instance_uid: '1.2.826.0.1.3680043.8.498.1', source_sop_instance_uid: info.sop, shape: [info.rows, info.cols], png: info.png }],
-          jobs: [{ id: '00000000-0000-4000-8000-000000000001', model_name: 'cxr-nodule-classifier', series_instance_uid: info.series, status: 'completed', progress: 100, created: '2026-01-01T00:00:00Z', result: { probability: 0.91, positive: true, threshold: 0.5, heatmap_peak_px: [Math.round(info.rows * 0.4), Math.round(info.cols * 0.3)] } }],
+          jobs: [{ id: '00000000-0000-4000-8000-000000000001', model_name: 'test-classifier', series_instance_uid: info.series, status: 'completed', progress: 100, created: '2026-01-01T00:00:00Z', result: { probability: 0.91, positive: true, threshold: 0.5, heatmap_peak_px: [Math.round(info.rows * 0.4), Math.round(info.cols * 0.3)] } }],
         }),
       }),
     );
@@ -337,7 +351,7 @@ describe('classification heatmap on a radiograph', () => {
     await waitForImage(page);
     await page.waitForSelector('.slot[data-slot="0"] .ai-layer image.ai-heatmap', { timeout: 20_000 });
     // A stored job's summary has no label: the model names it.
-    assert.match(await page.textContent('#ai-classification'), /cxr-nodule-classifier: positive \(p = 0\.91, threshold 0\.50\)/);
+    assert.match(await page.textContent('#ai-classification'), /test-classifier: positive \(p = 0\.91, threshold 0\.50\)/);
     // The heatmap covers the image exactly.
     const fit = await page.evaluate(({ rows, cols }) => {
       const r = document.querySelector('.slot[data-slot="0"] image.ai-heatmap').getBoundingClientRect();
@@ -346,9 +360,9 @@ describe('classification heatmap on a radiograph', () => {
       return { dx: Math.abs(r.left - Math.min(a[0], b[0])) + Math.abs(r.right - Math.max(a[0], b[0])), dy: Math.abs(r.top - Math.min(a[1], b[1])) + Math.abs(r.bottom - Math.max(a[1], b[1])) };
     }, info);
     assert.ok(fit.dx < 4 && fit.dy < 4, `heatmap aligned with the image: ${JSON.stringify(fit)}${explain(log)}`);
-    await page.locator('#ai-heatmap-opacity').fill('80');
+    await page.locator(`#ai-classification .ai-heat[data-sop="${info.sop}"] .ai-heat-opacity`).fill('80');
     await page.waitForFunction(() => document.querySelector('.slot[data-slot="0"] image.ai-heatmap')?.getAttribute('opacity') === '0.8');
-    await page.uncheck('#ai-heatmap-toggle');
+    await page.uncheck(`#ai-classification .ai-heat[data-sop="${info.sop}"] .ai-heat-toggle`);
     await page.waitForSelector('.slot[data-slot="0"] image.ai-heatmap', { state: 'detached' });
     await page.close();
   });

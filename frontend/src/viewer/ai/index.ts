@@ -98,7 +98,8 @@ export function mountAiPanel(host: AiHost): AiPanel {
   const jobList = h('ul', { class: 'ai-jobs', id: 'ai-jobs' });
   const legend = h('div', { class: 'ai-legend', id: 'ai-legend', hidden: true });
   const detList = h('ul', { class: 'ai-detections', id: 'ai-detections' });
-  const detSection = h('div', { class: 'ai-section', id: 'ai-findings', hidden: true }, h('h4', {}, 'Detections'), detList);
+  const boxesToggle = h('input', { type: 'checkbox', id: 'ai-boxes', checked: true, 'aria-label': 'Show detection boxes' }) as HTMLInputElement;
+  const detSection = h('div', { class: 'ai-section', id: 'ai-findings', hidden: true }, h('h4', {}, 'Detections ', h('label', { class: 'ai-boxes', title: 'Show the boxes on the images' }, boxesToggle, ' boxes')), detList);
   const classSection = h('div', { class: 'ai-section', id: 'ai-classification', hidden: true });
   const el = h(
     'section',
@@ -122,12 +123,16 @@ export function mountAiPanel(host: AiHost): AiPanel {
   let ready = false;
   let selectedDet: string | undefined;
   let showBoxes = true;
+  boxesToggle.addEventListener('change', () => {
+    showBoxes = boxesToggle.checked;
+    redrawDecorations();
+  });
   const labelmaps = new Map<string, SeriesLabelmap>();
   const chains = new Map<string, Promise<unknown>>();
   const jobSeries = new Map<string, Promise<string | undefined>>();
   const heatmaps = new Map<string, DrawnHeatmap>(); // by source SOP Instance UID
   const decorations = new Map<Slot, SlotDecorations>();
-  const announced = new Set<string>();
+  const heatmapsSeen = new Set<string>();
 
   const state = new AiState({
     jobs: () => scheduleRender(),
@@ -265,7 +270,7 @@ export function mountAiPanel(host: AiHost): AiPanel {
       const li = h('li', { 'data-det': key, tabindex: 0, class: key === selectedDet ? 'selected' : '', title: 'Go to the slice and show the box' }, title, size, vol, score);
       const go = () => {
         selectedDet = key;
-        showBoxes = true;
+        showBoxes = boxesToggle.checked = true;
         void host.goTo(job.series, d.long_axis_sop_instance_uid || d.center_sop_instance_uid, d.center_mm as Vec3 | undefined).finally(() => scheduleRender());
         scheduleRender();
       };
@@ -277,40 +282,38 @@ export function mountAiPanel(host: AiHost): AiPanel {
 
   function renderClassifications(): void {
     const list = state.classificationsList();
-    if (!changed('classes', [list.map((c) => [c.job.id, c.job.status, c.classification]), [...heatmaps.keys()]])) return;
-    classSection.hidden = !list.length;
+    const maps = [...heatmaps.values()];
+    if (!changed('classes', [list.map((c) => [c.job.id, c.job.status, c.classification]), maps.map((m) => m.sourceSop)])) return;
+    classSection.hidden = !list.length && !maps.length;
     clear(classSection);
-    if (!list.length) return;
+    if (classSection.hidden) return;
     classSection.appendChild(h('h4', {}, 'Classification'));
     for (const { job, classification: c } of list) {
       const line = h('div', { class: `ai-class ${c.positive ? 'positive' : 'negative'}`, 'data-job': job.id });
       // Streamed classifications name their label; a stored job's summary may not (then: the model).
       const named = c.label && c.label !== 'finding';
       const what = named ? `${c.label[0].toUpperCase()}${c.label.slice(1)}: ${c.positive ? 'present' : 'absent'}` : `${job.model || 'Classifier'}: ${c.positive ? 'positive' : 'negative'}`;
-      line.textContent = `${what} (p = ${c.probability.toFixed(2)}, threshold ${c.threshold.toFixed(2)})`;
+      line.textContent = `${what} (p = ${c.probability.toFixed(2)}, threshold ${c.threshold.toFixed(2)}) `;
+      const show = h('button', { type: 'button', class: 'ai-show', title: 'Show the image' }, 'Show');
+      show.addEventListener('click', () => void host.goTo(job.series, c.sop_instance_uid, undefined));
+      line.appendChild(show);
       classSection.appendChild(line);
-      const sop = c.sop_instance_uid ?? [...heatmaps.keys()][0];
-      const hm = sop ? heatmaps.get(sop) : undefined;
-      if (hm) {
-        const toggle = h('input', { type: 'checkbox', id: 'ai-heatmap-toggle' }) as HTMLInputElement;
-        toggle.checked = hm.visible;
-        toggle.addEventListener('change', () => {
-          hm.visible = toggle.checked;
-          redrawDecorations();
-        });
-        const slider = h('input', { type: 'range', id: 'ai-heatmap-opacity', min: 0, max: 100, value: Math.round(hm.opacity * 100), 'aria-label': 'Heatmap opacity' }) as HTMLInputElement;
-        slider.addEventListener('input', () => {
-          hm.opacity = Number(slider.value) / 100;
-          redrawDecorations();
-        });
-        classSection.appendChild(h('label', { class: 'ai-heat' }, toggle, ' Heatmap ', slider));
-      } else if (job.status === 'completed') {
-        classSection.appendChild(h('div', { class: 'ai-note' }, 'Heatmap: loading from the archive…'));
-      }
-      const show = h('button', { type: 'button', class: 'ai-show' }, 'Show image');
-      show.addEventListener('click', () => void host.goTo(job.series, sop, undefined));
-      classSection.appendChild(show);
     }
+    // One row per heatmap (keyed by its source image): visibility and opacity.
+    maps.forEach((hm, i) => {
+      const toggle = h('input', { type: 'checkbox', class: 'ai-heat-toggle', 'aria-label': 'Show the heatmap' }) as HTMLInputElement;
+      toggle.checked = hm.visible;
+      toggle.addEventListener('change', () => {
+        hm.visible = toggle.checked;
+        redrawDecorations();
+      });
+      const slider = h('input', { type: 'range', class: 'ai-heat-opacity', min: 0, max: 100, value: Math.round(hm.opacity * 100), 'aria-label': 'Heatmap opacity', title: 'Opacity' }) as HTMLInputElement;
+      slider.addEventListener('input', () => {
+        hm.opacity = Number(slider.value) / 100;
+        redrawDecorations();
+      });
+      classSection.appendChild(h('label', { class: 'ai-heat', 'data-sop': hm.sourceSop }, toggle, maps.length > 1 ? ` Heatmap ${i + 1} ` : ' Heatmap ', slider));
+    });
   }
 
   // ---- decorations (boxes, heatmaps) ----
@@ -390,6 +393,8 @@ export function mountAiPanel(host: AiHost): AiPanel {
       for (const id of lm.attachedViewportIds()) if (!visibleIds.has(id)) lm.detach(id);
       for (const s of slots) {
         const vp = s.viewport();
+        // An MPR plane gets the labelmap once its volume is set (the message goes then).
+        if (s.kind === 'mpr' && !s.message.hidden) continue;
         if (vp && s.kind !== 'empty' && s.series?.series === lm.series.series) {
           try {
             lm.attach(vp);
@@ -434,12 +439,12 @@ export function mountAiPanel(host: AiHost): AiPanel {
       }
     }
     for (const hm of res.heatmaps ?? []) {
-      if (!hm.png || !hm.source_sop_instance_uid || announced.has(hm.sop_instance_uid)) continue; // each stored map once
+      if (!hm.png || !hm.source_sop_instance_uid || heatmapsSeen.has(hm.sop_instance_uid)) continue; // each stored map once
       try {
         const href = await pngToHeatmap(hm.png);
         const old = heatmaps.get(hm.source_sop_instance_uid);
         heatmaps.set(hm.source_sop_instance_uid, { sourceSop: hm.source_sop_instance_uid, href, rows: hm.shape[0], columns: hm.shape[1], opacity: old?.opacity ?? 0.5, visible: old?.visible ?? true });
-        announced.add(hm.sop_instance_uid);
+        heatmapsSeen.add(hm.sop_instance_uid);
       } catch (e) {
         console.warn('[lightbox] heatmap', e);
       }
@@ -515,6 +520,7 @@ export function mountAiPanel(host: AiHost): AiPanel {
   function fillModels(): void {
     const modalities = new Set(host.seriesList().map((s) => s.modality).filter(Boolean));
     usable = usableModels(models, modalities);
+    const chosen = modelSelect.value;
     clear(modelSelect);
     if (!usable.length) {
       modelSelect.appendChild(h('option', { value: '' }, 'No model for this study'));
@@ -526,7 +532,7 @@ export function mountAiPanel(host: AiHost): AiPanel {
       opt.textContent = m.title || m.name;
       modelSelect.appendChild(opt);
     }
-    const preferred = usable.find((m) => shown && m.modalities.some((x) => x.toUpperCase() === shown));
+    const preferred = usable.find((m) => m.name === chosen) ?? usable.find((m) => shown && m.modalities.some((x) => x.toUpperCase() === shown));
     if (preferred) modelSelect.value = preferred.name;
     modelSelect.disabled = !usable.length;
     runBtn.disabled = !host.canRun || !usable.length;

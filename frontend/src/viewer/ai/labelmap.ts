@@ -4,7 +4,7 @@
  * stack viewports of the series and, through the volume Cornerstone builds from the labelmap images, on the
  * MPR planes.
  */
-import { cache, imageLoader, Types } from '@cornerstonejs/core';
+import { cache, imageLoader, Types, utilities as csUtils } from '@cornerstonejs/core';
 import { Enums as ToolEnums, segmentation as csSeg } from '@cornerstonejs/tools';
 import { Tag, str } from '../../api/dicomjson';
 import { decodeMask } from '../../util/rle';
@@ -137,8 +137,32 @@ export class SeriesLabelmap {
     this.lastWriteAt = performance.now();
     if (labelled && this.firstLabelledAt === undefined) this.firstLabelledAt = this.lastWriteAt;
     if (labelled && !this.firstLabelledByJob.has(slab.job)) this.firstLabelledByJob.set(slab.job, this.lastWriteAt);
-    if (out.modified.length) csSeg.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId, out.modified);
+    if (out.modified.length) csSeg.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId, this.volumeSlices(out.modified));
     return { slices: out.modified.length, missing: out.missing.length, labelled };
+  }
+
+  /**
+   * The slices to refresh, as indices of the volume Cornerstone builds over the labelmap images for MPR (it sorts
+   * them along the normal itself; stack viewports ignore the list). Undefined (refresh all) if unknown.
+   */
+  private volumeOrder?: Map<string, number> | null;
+  private volumeSlices(indices: number[]): number[] | undefined {
+    if (this.volumeOrder === undefined) {
+      try {
+        const { sortedImageIds } = csUtils.sortImageIdsAndGetSpacing(this.imageIds);
+        this.volumeOrder = new Map(sortedImageIds.map((id, k) => [id, k] as [string, number]));
+      } catch {
+        this.volumeOrder = null;
+      }
+    }
+    if (!this.volumeOrder) return undefined;
+    const out: number[] = [];
+    for (const i of indices) {
+      const k = this.volumeOrder.get(this.imageIds[i]);
+      if (k === undefined) return undefined;
+      out.push(k);
+    }
+    return out;
   }
 
   /** Forget the drawn masks (a canceled or failed job's partial result is not a result). */

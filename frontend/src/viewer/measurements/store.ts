@@ -16,6 +16,7 @@ export class MeasurementStore {
   private lastSaved = new Map<string, string>();
   private timers = new Map<string, ReturnType<typeof setTimeout>>();
   private restoring = new Set<string>();
+  private inflight = new Map<string, Promise<void>>();
   private listeners = new Set<Listener>();
   private detach: (() => void) | undefined;
   saving = 0;
@@ -95,6 +96,7 @@ export class MeasurementStore {
       const a = csAnnotation.state.getAnnotation(uid) as unknown as AnnotationLike | undefined;
       if (a) await this.save(a);
     }
+    await Promise.all([...this.inflight.values()]);
     while (this.saving > 0) await new Promise((r) => setTimeout(r, 20));
   }
 
@@ -126,7 +128,23 @@ export class MeasurementStore {
     );
   }
 
-  private async save(a: AnnotationLike): Promise<void> {
+  /**
+   * Saves of one measurement go out one after the other: two PUTs in flight at once (the save on completion and
+   * a flush) could otherwise reach the server in either order and leave the older stats stored.
+   */
+  private save(a: AnnotationLike): Promise<void> {
+    const uid = a.annotationUID;
+    if (!uid) return Promise.resolve();
+    const prev = this.inflight.get(uid) ?? Promise.resolve();
+    const next = prev.then(() => this.saveNow((csAnnotation.state.getAnnotation(uid) as unknown as AnnotationLike | undefined) ?? a));
+    this.inflight.set(uid, next);
+    void next.finally(() => {
+      if (this.inflight.get(uid) === next) this.inflight.delete(uid);
+    });
+    return next;
+  }
+
+  private async saveNow(a: AnnotationLike): Promise<void> {
     const r = toRecord(a);
     if (!r) return;
     const key = JSON.stringify(this.comparable(r));
