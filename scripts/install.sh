@@ -54,7 +54,11 @@ if [ -f frontend/package.json ]; then
     (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
     echo "$stamp_npm" > frontend/node_modules/.lightbox-stamp
   fi
-  stamp_fe=$( (cat frontend/package-lock.json; find frontend/src frontend/index.html frontend/vite.config.ts frontend/public -type f 2>/dev/null | sort | xargs cat) | sha256sum | cut -c1-16)
+  fe_inputs=()
+  for f in frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/public; do
+    [ -e "$f" ] && fe_inputs+=("$f")
+  done
+  stamp_fe=$( (cat frontend/package-lock.json; find "${fe_inputs[@]}" -type f | LC_ALL=C sort | xargs cat) | sha256sum | cut -c1-16)
   if [ "$(cat frontend/dist/.lightbox-stamp 2>/dev/null)" != "$stamp_fe" ]; then
     say "building the frontend"
     (cd frontend && npm run build --silent)
