@@ -148,6 +148,34 @@ def seed(bench: Bench, servers: dict[str, LiveServer], orthanc: orthanc_mod.Orth
     return done
 
 
+def read_figures(bench: Bench, plan: Plan, ct: CtSeries, stow1: CtSeries) -> None:
+    """Metadata, frames, search to first frame, rendered images: on the CT stored by STOW-RS."""
+    study, series = stow1.study_uid, stow1.series_uid
+    bench.latency("qido_instances", f"QIDO instances of the {len(ct.blobs)}-slice series",
+                  lambda t: fig.qido(t, {}, path=f"studies/{study}/series/{series}/instances"), plan.meta_n)
+    for level, path in (("study", f"studies/{study}/metadata"),
+                        ("series", f"studies/{study}/series/{series}/metadata")):
+        for enc in ("identity", "gzip"):
+            bench.latency(f"metadata_{level}_{enc}", f"{level.capitalize()} metadata, 300 inst., {enc}",
+                          lambda t, p=path, e=enc: fig.metadata(t, p, e), plan.meta_n)
+    for enc in ("gzip", "identity"):
+        for clients in (1, 6):
+            bench.measure(f"frames_{clients}_{enc}", f"Frames, {clients} client{'s' * (clients > 1)}, {enc}",
+                          " fr/s", lambda t, c=clients, e=enc: fig.frames(t, stow1, c, e, plan.frame_seconds / 2),
+                          rounds=2)
+    if shutil.which("wrk"):
+        for conns, enc in ((1, "identity"), (6, "identity"), (6, "gzip")):
+            bench.measure(f"wrk_{conns}_{enc}", f"Frames, wrk {conns} conn., {enc}", " fr/s",
+                          lambda t, c=conns, e=enc: fig.frames_wrk(t, stow1, c, e, plan.wrk_seconds / 2), rounds=2)
+    for enc in ("gzip", "identity"):
+        bench.latency(f"first_frame_{enc}", f"Search to first frame, {enc}",
+                      lambda t, e=enc: fig.first_frame(t, stow1, CT_PATIENT[1], e), plan.first_frame_n)
+    bench.latency("rendered", "Rendered JPEG of an instance", lambda t: fig.rendered(t, stow1, "rendered"),
+                  plan.render_n)
+    bench.latency("thumbnail", "Thumbnail of an instance", lambda t: fig.rendered(t, stow1, "thumbnail"),
+                  plan.render_n)
+
+
 def machine() -> dict:
     cpu = ""
     try:
@@ -167,7 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--production", action="store_true",
                         help="also measure Lightbox on PostgreSQL (LIGHTBOX_TEST_DATABASE_URL)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores (path printed)")
+    parser.add_argument("--only", default="", metavar="GROUPS",
+                        help="comma-separated figure groups to run: qido, stow, cstore, reads (default: all)")
     args = parser.parse_args(argv)
+    groups = {"qido", "stow", "cstore", "reads"}
+    only = {g.strip() for g in args.only.split(",") if g.strip()} or groups
+    if only - groups:
+        parser.error(f"--only: unknown group(s) {', '.join(sorted(only - groups))} (known: {', '.join(sorted(groups))})")
     plan = QUICK if args.quick else Plan()
     for tool in ("storescu", "wrk"):
         if not shutil.which(tool):
@@ -213,53 +247,34 @@ def main(argv: list[str] | None = None) -> int:
         for t in targets:
             bench.log(f"target {t.name}: {t.description} at {t.dicomweb}")
 
-        bench.log("loading 10 small studies into each")
-        for t in targets:
-            load(t, servers.get(t.name), small_series)
-        bench.latency("floor", "Floor: QIDO matching nothing (10 studies)", fig.floor, plan.qido_n)
-        small_ids = {t.name: "BENCH-003" for t in targets}
-        qido_figures(bench, "10 studies", small_ids)
+        if "qido" in only or "reads" in only:
+            bench.log("loading 10 small studies into each")
+            for t in targets:
+                load(t, servers.get(t.name), small_series)
+        if "qido" in only:
+            bench.latency("floor", "Floor: QIDO matching nothing (10 studies)", fig.floor, plan.qido_n)
+            small_ids = {t.name: "BENCH-003" for t in targets}
+            qido_figures(bench, "10 studies", small_ids)
 
-        bench.measure("stow_1", "STOW-RS, 1 client (10 inst./request)", " inst/s",
-                      lambda t: fig.stow(t, stow1, 1), rounds=2)
-        bench.measure("stow_4", "STOW-RS, 4 clients (10 inst./request)", " inst/s",
-                      lambda t: fig.stow(t, stow4, 4), rounds=2)
-        for t in targets:  # the reads need the CT: where STOW failed, import it
+        if "stow" in only:
+            bench.measure("stow_1", "STOW-RS, 1 client (10 inst./request)", " inst/s",
+                          lambda t: fig.stow(t, stow1, 1), rounds=2)
+            bench.measure("stow_4", "STOW-RS, 4 clients (10 inst./request)", " inst/s",
+                          lambda t: fig.stow(t, stow4, 4), rounds=2)
+        for t in targets if "reads" in only else []:  # the reads need the CT: where STOW failed, import it
             if t.name in servers and fig.study_instance_count(t, stow1.study_uid) != len(stow1.blobs):
                 bench.log(f"{t.name}: STOW did not store the CT, importing it with import_dicom")
                 load(t, servers[t.name], [(stow1, stow1.write(tmp / "ct-import"))])
-        if shutil.which("storescu"):
+        if "cstore" in only and shutil.which("storescu"):
             bench.measure("cstore_1", "C-STORE storescu, 1 association", " inst/s",
                           lambda t: fig.cstore(t, cstore_files[1], 1, cstore1.study_uid), rounds=2)
             bench.measure("cstore_4", "C-STORE storescu, 4 processes", " inst/s",
                           lambda t: fig.cstore(t, cstore_files[4], 4, cstore4.study_uid), rounds=2)
 
-        study, series = stow1.study_uid, stow1.series_uid
-        bench.latency("qido_instances", f"QIDO instances of the {len(ct.blobs)}-slice series",
-                      lambda t: fig.qido(t, {}, path=f"studies/{study}/series/{series}/instances"), plan.meta_n)
-        for level, path in (("study", f"studies/{study}/metadata"),
-                            ("series", f"studies/{study}/series/{series}/metadata")):
-            for enc in ("identity", "gzip"):
-                bench.latency(f"metadata_{level}_{enc}", f"{level.capitalize()} metadata, 300 inst., {enc}",
-                              lambda t, p=path, e=enc: fig.metadata(t, p, e), plan.meta_n)
-        for enc in ("gzip", "identity"):
-            for clients in (1, 6):
-                bench.measure(f"frames_{clients}_{enc}", f"Frames, {clients} client{'s' * (clients > 1)}, {enc}",
-                              " fr/s", lambda t, c=clients, e=enc: fig.frames(t, stow1, c, e, plan.frame_seconds / 2),
-                              rounds=2)
-        if shutil.which("wrk"):
-            for conns, enc in ((1, "identity"), (6, "identity"), (6, "gzip")):
-                bench.measure(f"wrk_{conns}_{enc}", f"Frames, wrk {conns} conn., {enc}", " fr/s",
-                              lambda t, c=conns, e=enc: fig.frames_wrk(t, stow1, c, e, plan.wrk_seconds / 2), rounds=2)
-        for enc in ("gzip", "identity"):
-            bench.latency(f"first_frame_{enc}", f"Search to first frame, {enc}",
-                          lambda t, e=enc: fig.first_frame(t, stow1, CT_PATIENT[1], e), plan.first_frame_n)
-        bench.latency("rendered", "Rendered JPEG of an instance", lambda t: fig.rendered(t, stow1, "rendered"),
-                      plan.render_n)
-        bench.latency("thumbnail", "Thumbnail of an instance", lambda t: fig.rendered(t, stow1, "thumbnail"),
-                      plan.render_n)
+        if "reads" in only:
+            read_figures(bench, plan, ct, stow1)
 
-        if plan.seed_studies:
+        if plan.seed_studies and "qido" in only:
             bench.log(f"growing every index to {plan.seed_studies:,} more studies")
             meta["seeding"] = seed(bench, servers, orthanc)
             scale = f"{plan.seed_studies // 1000}k studies"
@@ -299,9 +314,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + errs)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     meta["markdown"] = markdown(bench.figures, names, baseline)
-    for path in (OUT / f"dicomweb-{stamp}.json", OUT / "dicomweb-latest.json"):
+    meta["only"] = sorted(only)
+    name = f"dicomweb-{stamp}" + ("" if only == groups else "-" + "-".join(sorted(only)))
+    # a partial run (--only) does not replace dicomweb-latest.json, which holds the last full table
+    for path in (OUT / f"{name}.json", *((OUT / "dicomweb-latest.json",) if only == groups else ())):
         write_json(path, meta, bench.figures)
-    print(f"\nwritten to {OUT / f'dicomweb-{stamp}.json'} ({meta['seconds']:.0f} s)")
+    print(f"\nwritten to {OUT / f'{name}.json'} ({meta['seconds']:.0f} s)")
     return 0
 
 
