@@ -133,6 +133,8 @@ def run_analysis(self, job_id: str) -> str:
             if not paths:
                 raise InferenceInputError("The series has no instances in the archive (was it deleted?).")
             result = pipeline.run(job.model_name, paths, on_event, should_cancel)
+            if should_cancel():  # asked for during the last slab or post-processing: store nothing
+                raise InferenceCancelled()
             jobs.set_progress(job, 99, "storing results")
             from .results import store_datasets
 
