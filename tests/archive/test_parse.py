@@ -144,3 +144,38 @@ def test_damaged_files_are_parsed_or_refused_never_crash(tmp_path, name):
             parse_file(path)
         except DicomError as exc:
             assert exc.reason
+
+
+def _pydicom_json(ds: pydicom.Dataset) -> dict:
+    """What dataset_json gave when it went through pydicom's Dataset.to_json_dict (bulk data left aside)."""
+    from archive.dicom.json import BULK_VRS, _is_bulk
+
+    inline = pydicom.Dataset()
+    bulk = {}
+    for tag in ds.keys():
+        if _is_bulk(ds, int(tag)):
+            vr = ds.get_item(tag).VR
+            bulk[f"{int(tag):08X}"] = {"vr": vr if vr in BULK_VRS else "OB",
+                                       "BulkDataURI": f"/dicomweb/studies/1/series/2/instances/3/bulkdata/{int(tag):08X}"}
+        else:
+            inline[tag] = ds[tag]
+    out = inline.to_json_dict(bulk_data_threshold=1 << 62, bulk_data_element_handler=None)
+    out.update(bulk)
+    return dict(sorted(out.items()))
+
+
+def test_dicom_json_is_the_same_as_pydicoms_on_every_sample_file(ct):
+    import orjson
+
+    from archive.dicom.json import dataset_json
+
+    compared = 0
+    for path in [ct, *sorted(p for p in PYDICOM_FILES.rglob("*") if p.is_file())]:
+        try:
+            expected = orjson.dumps(_pydicom_json(pydicom.dcmread(path, defer_size=4096, force=True)))
+        except Exception:  # noqa: BLE001 - files pydicom itself cannot turn into JSON are not compared
+            continue
+        assert orjson.dumps(dataset_json(pydicom.dcmread(path, defer_size=4096, force=True), "1", "2", "3")) \
+            == expected, path.name
+        compared += 1
+    assert compared > 100

@@ -10,10 +10,11 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import _read_file_meta_info, data_element_generator, read_preamble
@@ -127,11 +128,11 @@ def _uid(ds: Dataset, keyword: str, code: FailureReason = FailureReason.CANNOT_U
     return value
 
 
-def _read(path: Path) -> Dataset:
+def _read(fp: BinaryIO) -> Dataset:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, defer_size=4096)
+            ds = pydicom.dcmread(fp, defer_size=4096)
     except InvalidDicomError as exc:
         raise DicomError(f"Not a DICOM file (no 'DICM' preamble or meta header): {exc}") from exc
     except Exception as exc:  # EOFError, struct.error, zlib.error, BytesLengthException, ValueError...
@@ -142,41 +143,72 @@ def _read(path: Path) -> Dataset:
 
 
 def _check_complete(ds: Dataset) -> None:
-    """Decode every value once, so a malformed one is found now rather than at retrieval."""
+    """Decode every value once, so a malformed one is found now rather than at retrieval. Pixel Data is not
+    read (its length is checked by :func:`_check_lengths` and the frame index); the decoded values are kept
+    in ``ds`` for :func:`dataset_json` and the index values."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # invalid values of a VR are common in the wild: store, do not refuse
         try:
-            for elem in ds.iterall():
-                if elem.tag == PIXEL_DATA:
-                    continue
-                _ = elem.value
+            _decode_all(ds)
         except Exception as exc:
             raise DicomError(f"The data set is malformed or truncated: {exc}") from exc
 
 
-def _check_lengths(path: Path, size: int, ts: str) -> None:
-    """Walk the top-level element headers: a value that claims more bytes than the file holds is refused."""
+def _decode_all(ds: Dataset) -> None:
+    for tag in ds.keys():
+        if tag == PIXEL_DATA:
+            continue  # checked by position and length, never read into memory here
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _decode_all(item)
+
+
+def _check_lengths(ds: Dataset, fp: BinaryIO, size: int, ts: str) -> None:
+    """A top-level value that claims more bytes than the file holds is refused (pydicom reads what there is,
+    or defers the value, without complaint).
+
+    ``dcmread`` walked the element headers once and kept each value's position and length in its raw element.
+    Only the last element read can run past the end (the next header would be past it); when that one was
+    already decoded while reading (a private creator), its length is gone and the headers are walked again."""
     if ts == "1.2.840.10008.1.2.1.99":
         return  # deflated: the body is compressed; pydicom inflates and checks it while reading
+    last_raw = last_decoded = -1
+    for elem in ds.elements():
+        if isinstance(elem, RawDataElement):
+            _check_length(elem, size)
+            last_raw = max(last_raw, elem.value_tell)
+        else:
+            last_decoded = max(last_decoded, elem.file_tell if elem.file_tell is not None else size)
+    if last_decoded > last_raw:
+        _walk_lengths(fp, size, ts)
+
+
+def _check_length(raw: RawDataElement, size: int) -> None:
+    length = raw.length
+    if length != 0xFFFFFFFF and raw.value_tell + length > size:
+        raise DicomError(
+            f"Element {raw.tag} claims {length} bytes at byte {raw.value_tell}, past the end of "
+            f"the file ({size} bytes): the file is truncated."
+        )
+
+
+def _walk_lengths(fp: BinaryIO, size: int, ts: str) -> None:
     uid = UID(ts)
     try:
-        with open(path, "rb") as fp:
-            read_preamble(fp, False)
-            _read_file_meta_info(fp)
-            for raw in data_element_generator(fp, uid.is_implicit_VR, uid.is_little_endian, defer_size=256):
-                length = getattr(raw, "length", None)  # sequences come back parsed, without a length
-                if length is not None and length != 0xFFFFFFFF and raw.value_tell + length > size:
-                    raise DicomError(
-                        f"Element {raw.tag} claims {raw.length} bytes at byte {raw.value_tell}, past the end of "
-                        f"the file ({size} bytes): the file is truncated."
-                    )
+        fp.seek(0)
+        read_preamble(fp, False)
+        _read_file_meta_info(fp)
+        for raw in data_element_generator(fp, uid.is_implicit_VR, uid.is_little_endian, defer_size=256):
+            if isinstance(raw, RawDataElement):  # sequences come back parsed, without a length
+                _check_length(raw, size)
     except DicomError:
         raise
     except Exception as exc:
         raise DicomError(f"The data set is malformed or truncated: {exc}") from exc
 
 
-def _frame_index(ds: Dataset, path: Path, size: int, ts: str) -> FrameIndex:
+def _frame_index(ds: Dataset, fp: BinaryIO, size: int, ts: str) -> FrameIndex:
     elem = ds.get_item(PIXEL_DATA)
     if elem is None:
         return []
@@ -188,28 +220,30 @@ def _frame_index(ds: Dataset, path: Path, size: int, ts: str) -> FrameIndex:
     rows, cols = _int(ds, "Rows", 0) or 0, _int(ds, "Columns", 0) or 0
     bits = _int(ds, "BitsAllocated", 0) or 0
     samples = _int(ds, "SamplesPerPixel", 1) or 1
-    offset = elem.file_tell
+    if isinstance(elem, RawDataElement):  # not decoded (the usual case: Pixel Data is never read here)
+        offset, undefined_length = elem.value_tell, elem.length == 0xFFFFFFFF
+    else:
+        offset, undefined_length = elem.file_tell, elem.is_undefined_length
     if offset is None:  # small value read into memory: locate it the slow way, by re-reading the file
         return []
-    with open(path, "rb") as fp:
-        if elem.is_undefined_length:
-            if UID(ts).is_encapsulated is False:
-                raise DicomError("Native Pixel Data must not have an undefined length.")
-            ext = None
-            if EXTENDED_OFFSET_TABLE in ds:
-                raw = ds[EXTENDED_OFFSET_TABLE].value
-                ext = list(memoryview(raw).cast("Q")) if raw else None
-            return encapsulated_frame_index(fp, offset, size, frames, ext)
-        value_length = _value_length(fp, offset, size, UID(ts).is_little_endian)
-        if bits == 1:
-            total = (rows * cols * samples * frames + 7) // 8
-            if value_length < total:
-                raise DicomError("Single-bit Pixel Data is shorter than Rows x Columns x Frames needs.")
-            return [[[offset, total]]] if frames == 1 else []
-        frame_bytes = rows * cols * samples * bits // 8
-        if _str(ds, "PhotometricInterpretation") == "YBR_FULL_422":
-            frame_bytes = frame_bytes * 2 // 3  # two luminance samples share one chroma pair
-        return native_frame_index(offset, value_length, frame_bytes, frames)
+    if undefined_length:
+        if UID(ts).is_encapsulated is False:
+            raise DicomError("Native Pixel Data must not have an undefined length.")
+        ext = None
+        if EXTENDED_OFFSET_TABLE in ds:
+            raw = ds[EXTENDED_OFFSET_TABLE].value
+            ext = list(memoryview(raw).cast("Q")) if raw else None
+        return encapsulated_frame_index(fp, offset, size, frames, ext)
+    value_length = _value_length(fp, offset, size, UID(ts).is_little_endian)
+    if bits == 1:
+        total = (rows * cols * samples * frames + 7) // 8
+        if value_length < total:
+            raise DicomError("Single-bit Pixel Data is shorter than Rows x Columns x Frames needs.")
+        return [[[offset, total]]] if frames == 1 else []
+    frame_bytes = rows * cols * samples * bits // 8
+    if _str(ds, "PhotometricInterpretation") == "YBR_FULL_422":
+        frame_bytes = frame_bytes * 2 // 3  # two luminance samples share one chroma pair
+    return native_frame_index(offset, value_length, frame_bytes, frames)
 
 
 def _value_length(fp, value_offset: int, size: int, little_endian: bool) -> int:
@@ -254,14 +288,18 @@ def parse_file(path: str | os.PathLike) -> ParsedInstance:
 
 
 def _parse_file(path: Path) -> ParsedInstance:
-    size = path.stat().st_size
+    with open(path, "rb") as fp:  # one open file for every pass, deferred values included
+        return _parse_open(fp, os.fstat(fp.fileno()).st_size)
+
+
+def _parse_open(fp: BinaryIO, size: int) -> ParsedInstance:
     if size == 0:
         raise DicomError("The file is empty.")
-    ds = _read(path)
+    ds = _read(fp)
     ts = str(ds.file_meta.TransferSyntaxUID)
     if not is_valid_uid(ts, lenient=True):
         raise DicomError(f"Transfer Syntax UID {ts[:80]!r} is not a valid UID.", FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED)
-    _check_lengths(path, size, ts)
+    _check_lengths(ds, fp, size, ts)
     _check_complete(ds)
     sop_class = _uid(ds, "SOPClassUID", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
     sop_instance = _uid(ds, "SOPInstanceUID", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
@@ -273,7 +311,7 @@ def _parse_file(path: Path) -> ParsedInstance:
         )
     study_uid = _uid(ds, "StudyInstanceUID", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
     series_uid = _uid(ds, "SeriesInstanceUID", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
-    frame_index = _frame_index(ds, path, size, ts)
+    frame_index = _frame_index(ds, fp, size, ts)
     patient_name = _str(ds, "PatientName", 324)
     study_date = parse_da(_str(ds, "StudyDate"))
     modality = _str(ds, "Modality", 16)
