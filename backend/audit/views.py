@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from accounts.roles import Capability, has_capability
 
-from .log import record
+from .log import flush, record
 from .models import AuditEvent
 
 MAX_ROWS = 1000
@@ -27,6 +27,7 @@ def audit_events(request: Request) -> Response:
     """``?study=&user=&action=&limit=``: newest first."""
     if not has_capability(request.user, Capability.VIEW_AUDIT):
         raise PermissionDenied("Only administrators may read the audit trail.")
+    flush()  # events still queued by this process's writer (audit.log) are read too
     rows = AuditEvent.objects.all()
     if study := request.query_params.get("study"):
         rows = rows.filter(study_instance_uid=study)

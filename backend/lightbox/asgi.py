@@ -18,9 +18,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from archive.direct import DirectDispatch  # noqa: E402
 from archive.wado.fastpath import WadoFastPath  # noqa: E402
+from audit.log import start_background_writer  # noqa: E402
 from events.auth import BrowserOriginValidator, auth_stack  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
 from lightbox.lifespan import LifespanBinder  # noqa: E402
+
+# requests queue their audit events; a writer thread inserts them in batches (flushed at exit: audit.log)
+start_background_writer()
 
 application = LifespanBinder(
     ProtocolTypeRouter(

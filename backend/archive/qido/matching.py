@@ -35,14 +35,20 @@ class DicomWildcard(Lookup):
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        if connection.vendor == "sqlite":
-            params = [p.replace("[", "[[]") for p in rhs_params]
-            return f"{lhs} GLOB {rhs}", [*lhs_params, *params]
-        params = [
-            p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%").replace("?", "_")
-            for p in rhs_params
-        ]
-        return f"{lhs} LIKE {rhs} ESCAPE '\\'", [*lhs_params, *params]
+        sql, params = wildcard_sql(lhs, rhs, rhs_params, connection.vendor)
+        return sql, [*lhs_params, *params]
+
+
+def wildcard_sql(lhs: str, rhs: str, patterns: list[str], vendor: str) -> tuple[str, list[str]]:
+    """``lhs`` against DICOM wild card ``patterns`` (placeholder ``rhs``): GLOB on SQLite, LIKE elsewhere.
+    Shared by :class:`DicomWildcard` and the raw study search (``rawsql``), so both match the same."""
+    if vendor == "sqlite":
+        return f"{lhs} GLOB {rhs}", [p.replace("[", "[[]") for p in patterns]
+    params = [
+        p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%").replace("?", "_")
+        for p in patterns
+    ]
+    return f"{lhs} LIKE {rhs} ESCAPE '\\'", params
 
 
 def has_wildcard(value: str) -> bool:

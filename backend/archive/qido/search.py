@@ -7,6 +7,7 @@ On SQLite, a search with filters may run one query before it, to find few matche
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import orjson
@@ -17,6 +18,7 @@ from accounts.access import visible_study_uids
 
 from ..dicom.json import DICOMWEB_ROOT
 from ..models import Instance, Patient, Series, Study
+from . import rawsql
 from .attributes import BY_TAG, DEFAULT_TAGS, PER_LEVEL, Attribute, Level, column_attributes, in_level_module
 from .matching import match_filter
 from .params import QidoQuery
@@ -172,13 +174,14 @@ class Page:
     truncated: bool  # more results match beyond this page
 
 
-def search(resource: Resource, query: QidoQuery, user, origin: str) -> Page:
-    """Run the search; ``origin`` is scheme://host for RetrieveURL and BulkDataURI."""
-    level = resource.level
-    tags = list(DEFAULT_TAGS[(level, resource.scope)])
-    tags += [a.tag for a, _ in query.matches]
-    tags += query.include_tags
-    if query.include_all:
+@functools.lru_cache(maxsize=512)
+def _plan(level: Level, scope: Level | None, match_tags: tuple[int, ...], include_tags: tuple[int, ...],
+          include_all: bool) -> tuple[list, dict, frozenset, tuple[str, ...]]:
+    """What a search of this shape returns: column writers, UID paths, the values() fields, metadata tags."""
+    tags = list(DEFAULT_TAGS[(level, scope)])
+    tags += match_tags
+    tags += include_tags
+    if include_all:
         tags += [a.tag for a in column_attributes(level)]
     columns: dict[int, Attribute] = {}
     computed: list[Attribute] = []
@@ -195,17 +198,29 @@ def search(resource: Resource, query: QidoQuery, user, origin: str) -> Page:
         [(a, column_path(a, level)) for a in columns.values()] + [(a, None) for a in computed]
     )
     uid_paths = {lvl: PREFIXES[level][lvl] + UID_COLUMNS[lvl] for lvl in (ST, SE, IN) if lvl <= level}
-    fields = {w[2] for w in writers if w[2]} | set(uid_paths.values())
+    fields = frozenset({w[2] for w in writers if w[2]} | set(uid_paths.values()))
+    return writers, uid_paths, fields, tuple(from_metadata)
 
-    qs = base_queryset(resource, query, user)
+
+def search(resource: Resource, query: QidoQuery, user, origin: str) -> Page:
+    """Run the search; ``origin`` is scheme://host for RetrieveURL and BulkDataURI."""
+    level = resource.level
+    writers, uid_paths, fields, from_metadata = _plan(
+        level, resource.scope, tuple(a.tag for a, _ in query.matches), tuple(query.include_tags), query.include_all)
     needs_metadata = bool(from_metadata) or query.include_all
-    if needs_metadata:
-        if level == IN:
-            fields.add("metadata")
-        else:
-            qs = qs.annotate(**{REPRESENTATIVE: _representative(level)})
-            fields.add(REPRESENTATIVE)
-    rows = list(qs.values(*fields)[query.offset:query.offset + query.limit + 1])
+    rows = None
+    if level == ST and resource.scope is None and not needs_metadata:
+        rows = rawsql.study_rows(query, user, fields, column_path)  # None: not a search it takes
+    if rows is None:
+        qs = base_queryset(resource, query, user)
+        fields = set(fields)
+        if needs_metadata:
+            if level == IN:
+                fields.add("metadata")
+            else:
+                qs = qs.annotate(**{REPRESENTATIVE: _representative(level)})
+                fields.add(REPRESENTATIVE)
+        rows = list(qs.values(*fields)[query.offset:query.offset + query.limit + 1])
     truncated = len(rows) > query.limit
     del rows[query.limit:]
 
@@ -215,7 +230,7 @@ def search(resource: Resource, query: QidoQuery, user, origin: str) -> Page:
     for row in rows:
         per_row["00081190"] = [_retrieve_url(root, row, uid_paths, level)]
         dataset = write_columns(row, writers, per_row)
-        if needs_metadata and _add_metadata(dataset, row, level, from_metadata, query.include_all, origin):
+        if needs_metadata and _add_metadata(dataset, row, level, list(from_metadata), query.include_all, origin):
             dataset = dict(sorted(dataset.items()))
         results.append(dataset)
     return Page(results=results, truncated=truncated)
