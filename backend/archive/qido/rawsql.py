@@ -21,6 +21,7 @@ from django.db.models.functions import Upper
 
 from accounts.access import visible_study_uids
 
+from .. import sqlrows
 from ..models import Patient, Study
 from .attributes import Level
 from .matching import DicomWildcard, match_filter, wildcard_sql
@@ -42,23 +43,15 @@ class _Tables:
     """Quoted table and column names of the study search, per database alias."""
 
     def __init__(self, alias: str) -> None:
-        connection = connections[alias]
-        quote = connection.ops.quote_name
+        quote = connections[alias].ops.quote_name
         self.study = quote(Study._meta.db_table)
         self.patient = quote(Patient._meta.db_table)
-        self.columns: dict[str, tuple[str, object]] = {}
-        for prefix, model, table in (("", Study, self.study), ("patient__", Patient, self.patient)):
-            for field in model._meta.concrete_fields:
-                self.columns[prefix + field.name] = (f"{table}.{quote(field.column)}", field)
-        self.columns["pk"] = self.columns["id"]
-        self.patient_columns = {path.removeprefix("patient__"): value for path, value in self.columns.items()
-                                if path.startswith("patient__")}
-        self.patient_columns["pk"] = self.columns["patient__id"]
-        pk = self.columns["pk"][0]
-        self.order = (f"{self.columns['study_date'][0]} DESC NULLS LAST, {self.columns['study_time'][0]} DESC, "
-                      f"{pk} DESC")
+        self.columns = sqlrows.columns(alias, Study, (("patient__", Patient),))
+        self.patient_columns = sqlrows.columns(alias, Patient)
+        self.order = (f"{self.columns['study_date'].sql} DESC NULLS LAST, {self.columns['study_time'].sql} DESC, "
+                      f"{self.columns['pk'].sql} DESC")
         self.join = (f"{self.study} INNER JOIN {self.patient} ON "
-                     f"({self.columns['patient'][0]} = {self.columns['patient__id'][0]})")
+                     f"({self.columns['patient'].sql} = {self.columns['patient__pk'].sql})")
 
 
 @functools.lru_cache(maxsize=8)
@@ -68,19 +61,10 @@ def _tables(alias: str) -> _Tables:
 
 @functools.lru_cache(maxsize=256)
 def _select(alias: str, fields: frozenset[str]) -> tuple[str, tuple[str, ...], tuple]:
-    """The SELECT list for ``fields`` (values() paths), the paths in column order, and each column's Django
-    converters (dates come back from SQLite as text: converted as the ORM converts them)."""
-    tables, connection = _tables(alias), connections[alias]
-    paths = tuple(sorted(fields))
-    columns, converters = [], []
-    for path in paths:
-        if path not in tables.columns:
-            raise Unsupported(path)
-        sql, field = tables.columns[path]
-        columns.append(sql)
-        col = field.get_col(sql.split(".", 1)[0].strip('"'))
-        converters.append((col, tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection))))
-    return ", ".join(columns), paths, tuple(converters)
+    try:
+        return sqlrows.select_list(_tables(alias).columns, sorted(fields))
+    except KeyError as exc:
+        raise Unsupported(str(exc)) from None
 
 
 def _where(q: Q, columns: dict, connection) -> tuple[str, list]:
@@ -113,7 +97,7 @@ def _lookup(key: str, value, columns: dict, connection) -> tuple[str, list]:
         path, name = key, "exact"
     if path not in columns:
         raise Unsupported(path)
-    column, field = columns[path]
+    column, field = columns[path].sql, columns[path].field
     ops = connection.ops
     lhs = ops.lookup_cast(name, field.get_internal_type()) % column
     if name == "isnull":
@@ -142,14 +126,8 @@ def _wildcard(lookup: DicomWildcard, columns: dict, connection) -> tuple[str, li
         (lhs,) = lhs.get_source_expressions()
     if not isinstance(lhs, F) or lhs.name not in columns or not isinstance(lookup.rhs, str):
         raise Unsupported(repr(lookup))
-    column = columns[lhs.name][0]
+    column = columns[lhs.name].sql
     return wildcard_sql(f"UPPER({column})" if upper else column, "%s", [lookup.rhs], connection.vendor)
-
-
-def _run(connection, sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def study_rows(query: QidoQuery, user, fields: set[str], column_path) -> list[dict] | None:
@@ -188,7 +166,7 @@ def study_rows(query: QidoQuery, user, fields: set[str], column_path) -> list[di
             patient_sql, patient_params = _where(combined, tables.patient_columns, connection)
             patients = None
             if narrow:
-                found = _run(connection, f"SELECT {tables.patient_columns['pk'][0]} FROM {tables.patient} "
+                found = sqlrows.fetch(alias, f"SELECT {tables.patient_columns['pk'].sql} FROM {tables.patient} "
                              f"WHERE {patient_sql} LIMIT {PATIENT_LIST_MAX + 1}", patient_params)
                 if len(found) <= PATIENT_LIST_MAX:
                     patients = [row[0] for row in found]
@@ -199,28 +177,19 @@ def study_rows(query: QidoQuery, user, fields: set[str], column_path) -> list[di
             elif not patients:
                 return []
             else:
-                where.append(f"{tables.columns['patient'][0]} IN ({', '.join(['%s'] * len(patients))})")
+                where.append(f"{tables.columns['patient'].sql} IN ({', '.join(['%s'] * len(patients))})")
                 params += patients
     except Unsupported:
         return None
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     if where and narrow:
-        pk = tables.columns["pk"][0]
-        ids = _run(connection, f"SELECT {pk} FROM {tables.study}{clause} LIMIT {NARROW_MAX + 1}", params)
+        pk = tables.columns["pk"].sql
+        ids = sqlrows.fetch(alias, f"SELECT {pk} FROM {tables.study}{clause} LIMIT {NARROW_MAX + 1}", params)
         if len(ids) <= NARROW_MAX:
             if not ids:
                 return []
             clause = f" WHERE {pk} IN ({', '.join(['%s'] * len(ids))})"
             params = [row[0] for row in ids]
     limit = f" LIMIT {query.limit + 1}" + (f" OFFSET {query.offset}" if query.offset else "")
-    rows = _run(connection, f"SELECT {select} FROM {tables.join}{clause} ORDER BY {tables.order}{limit}", params)
-    out = []
-    for row in rows:
-        values = {}
-        for path, value, (col, convert) in zip(paths, row, converters, strict=True):
-            for converter in convert:
-                value = converter(value, col, connection)
-            values[path] = value
-        out.append(values)
-    return out
-
+    rows = sqlrows.fetch(alias, f"SELECT {select} FROM {tables.join}{clause} ORDER BY {tables.order}{limit}", params)
+    return sqlrows.as_dicts(alias, rows, paths, converters)

@@ -1,10 +1,14 @@
 """Find the instances a WADO-RS path names, in display order, or answer 404 with a reason."""
 from __future__ import annotations
 
+import functools
+
+from django.db import connections
 from django.db.models import F, QuerySet
 
+from .. import sqlrows
 from ..http import DicomWebError
-from ..models import Instance
+from ..models import Instance, Series, Study
 
 ROW_FIELDS = (
     "pk",
@@ -52,8 +56,30 @@ def instance_rows(study: str, series: str | None = None, instance: str | None = 
     return rows
 
 
+@functools.lru_cache(maxsize=32)
+def _one_sql(alias: str, fields: tuple[str, ...]) -> tuple[str, tuple[str, ...], tuple]:
+    """One statement for an instance row by its three UIDs, as ``instance_rows`` fetches it (one row at most)."""
+    cols = sqlrows.columns(alias, Instance, (("series__", Series), ("series__study__", Study)))
+    select, paths, converters = sqlrows.select_list(cols, fields)
+    quote = connections[alias].ops.quote_name
+    instance, series, study = (quote(m._meta.db_table) for m in (Instance, Series, Study))
+    sql = (f"SELECT {select} FROM {instance} "
+           f"INNER JOIN {series} ON ({cols['series'].sql} = {cols['series__pk'].sql}) "
+           f"INNER JOIN {study} ON ({cols['series__study'].sql} = {cols['series__study__pk'].sql}) "
+           f"WHERE {cols['series__study__study_instance_uid'].sql} = %s "
+           f"AND {cols['series__series_instance_uid'].sql} = %s AND {cols['sop_instance_uid'].sql} = %s")
+    return sql, paths, converters
+
+
 def one_instance(study: str, series: str, instance: str, *extra: str) -> dict:
-    return instance_rows(study, series, instance, *extra)[0]
+    """The row (``ROW_FIELDS`` plus ``extra``) of one instance; 404 when it is not there. Plain SQL: this read
+    comes before every frame, bulk data and rendered image that Django serves."""
+    alias = Instance.objects.db
+    sql, paths, converters = _one_sql(alias, ROW_FIELDS + extra)
+    rows = sqlrows.as_dicts(alias, sqlrows.fetch(alias, sql, [study, series, instance]), paths, converters)
+    if not rows:
+        raise missing(study, series, instance)
+    return rows[0]
 
 
 def representative(study: str, series: str | None = None) -> dict:

@@ -249,23 +249,45 @@ _SIMPLE = {
 _GENERAL_ONLY = {"00283000", "00283010", "52009229", "52009230"}
 
 
+_ATTRIBUTES: OrderedDict[tuple, Dataset | None] = OrderedDict()
+ATTRIBUTES_CACHE_SIZE = 256
+_ATTRIBUTES_LOCK = threading.Lock()
+
+
 def attributes_from_metadata(metadata: bytes) -> Dataset | None:
     """The attributes a plain grayscale rendering reads, from the DICOM JSON stored at ingest (no file read).
-    None when the instance needs the general path (colour, LUT sequences, functional groups, multi-frame)."""
+    None when the instance needs the general path (colour, LUT sequences, functional groups, multi-frame).
+
+    The slices of a series share these values: the dataset made for one set of values is kept (read only, at
+    most ATTRIBUTES_CACHE_SIZE of them), since making a pydicom Dataset costs more than reading the JSON."""
     try:
         meta = orjson.loads(metadata)
     except orjson.JSONDecodeError:
         return None
     if any(tag in meta for tag in _GENERAL_ONLY):
         return None
+    values = [(tag, meta.get(tag, {}).get("Value")) for tag in _SIMPLE]
+    try:
+        key = tuple((tag, tuple(value)) for tag, value in values if value)
+        hash(key)
+    except TypeError:
+        key = None
+    if key is not None:
+        with _ATTRIBUTES_LOCK:
+            if key in _ATTRIBUTES:
+                return _ATTRIBUTES[key]
     ds = Dataset()
-    for tag, keyword in _SIMPLE.items():
-        value = meta.get(tag, {}).get("Value")
+    for tag, value in values:
         if value:
-            setattr(ds, keyword, value if len(value) > 1 else value[0])
+            setattr(ds, _SIMPLE[tag], value if len(value) > 1 else value[0])
     if (ds.get("SamplesPerPixel", 1) != 1 or ds.get("BitsAllocated") not in (8, 16)
             or str(ds.get("PhotometricInterpretation", "")).strip() not in {"MONOCHROME1", "MONOCHROME2"}):
-        return None
+        ds = None
+    if key is not None:
+        with _ATTRIBUTES_LOCK:
+            _ATTRIBUTES[key] = ds
+            while len(_ATTRIBUTES) > ATTRIBUTES_CACHE_SIZE:
+                _ATTRIBUTES.popitem(last=False)
     return ds
 
 
@@ -315,7 +337,7 @@ def render_pixels(ds: Dataset, arr: np.ndarray, params: RenderParams) -> bytes:
     try:
         lut = _lookup_table(ds, arr.dtype, params.window)
         if lut is not None:
-            gray = lut[arr.view(f"<u{arr.dtype.itemsize}")]
+            gray = lut.take(arr.view(f"<u{arr.dtype.itemsize}"), mode="clip")  # every index is in range
         else:
             gray = _grayscale(ds, arr, 0, params.window)
         image = Image.fromarray(gray)

@@ -424,7 +424,7 @@ def _render_target(study: str, series: str | None, instance: str | None, frames:
     """(instance row, 0-based frame) to render for a study, series, instance or frame path."""
     if instance is None:
         return representative(study, series), 0
-    row = one_instance(study, series, instance, "frame_index")
+    row = one_instance(study, series, instance, "frame_index", "metadata")  # one read for the native path
     if frames is None:
         numbers = [1]
     else:
@@ -464,7 +464,8 @@ def _render_native(row: dict, frame: int, params) -> bytes | None:
     index = row.get("frame_index") or []
     if row["transfer_syntax_uid"] not in NATIVE_LITTLE_ENDIAN or frame != 0 or len(index) != 1 or len(index[0]) != 1:
         return None
-    metadata = Instance.objects.filter(pk=row["pk"]).values_list("metadata", flat=True).first()
+    metadata = row["metadata"] if "metadata" in row else (
+        Instance.objects.filter(pk=row["pk"]).values_list("metadata", flat=True).first())
     ds = attributes_from_metadata(bytes(metadata)) if metadata else None
     if ds is None:
         return None
