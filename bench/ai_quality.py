@@ -45,9 +45,9 @@ CT_SEED0 = 910_000
 CR_SEED0 = 510_000
 
 
-def evaluate_ct(n_scans: int, shape, log) -> dict:
+def evaluate_ct(n_scans: int, shape, log, device: str = "cpu") -> dict:
     spec = get_model_spec("chest-ct-nodules")
-    pipeline = spec.build_pipeline()
+    pipeline = spec.build_pipeline(device=device)
     pooled = {k: [0, 0, 0] for k in ("lung", "nodule", "liver")}
     matches, diam_err, long_err, per_nodule_dice, seconds = [], [], [], [], []
     for i in range(n_scans):
@@ -108,9 +108,9 @@ def evaluate_ct(n_scans: int, shape, log) -> dict:
     }
 
 
-def evaluate_cxr(n_images: int, log) -> dict:
+def evaluate_cxr(n_images: int, log, device: str = "cpu") -> dict:
     spec = get_model_spec("cxr-nodule-classifier")
-    pipeline = spec.build_pipeline()
+    pipeline = spec.build_pipeline(device=device)
     probs, labels, hits = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n_images):
@@ -145,19 +145,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--write-metrics", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or auto")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    out: dict = {"data": "held-out synthetic phantoms; not clinical"}
+    out: dict = {"data": "held-out synthetic phantoms; not clinical", "device": args.device}
     if args.scans:
         out["chest-ct-nodules"] = evaluate_ct(
-            args.scans, (120, 320, 320) if args.small else (300, 512, 512), log
+            args.scans, (120, 320, 320) if args.small else (300, 512, 512), log, args.device
         )
     if args.radiographs:
-        out["cxr-nodule-classifier"] = evaluate_cxr(args.radiographs, log)
+        out["cxr-nodule-classifier"] = evaluate_cxr(args.radiographs, log, args.device)
     print(json.dumps(out, indent=2))
     if args.write_metrics:
         path = ROOT / "inference" / "weights" / "metrics.json"

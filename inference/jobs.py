@@ -9,6 +9,7 @@ accept and :class:`~inference.errors.InferenceCancelled` when ``should_cancel()`
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +23,12 @@ from inference.errors import ModelRegistryError
 from inference.events import EventHandler, EventKind, emit
 from inference.registry import DEFAULT_REGISTRY, ModelSpec, get_model_spec
 
-__all__ = ["AnalysisResult", "analyze_series", "get_pipeline", "clear_pipeline_cache"]
+__all__ = ["AnalysisResult", "analyze_series", "get_pipeline", "clear_pipeline_cache", "warm_up"]
 
 logger = logging.getLogger(__name__)
 
-_PIPELINES: dict[tuple[str, str], Any] = {}
+_PIPELINES: dict[tuple[str, str, str], Any] = {}
+_PIPELINES_LOCK = threading.Lock()
 
 
 @dataclass
@@ -38,17 +40,45 @@ class AnalysisResult:
     paths: list[Path] = field(default_factory=list)
 
 
-def get_pipeline(model_name: str, registry: str | Path = DEFAULT_REGISTRY):
-    """The model's pipeline, built once per process (loading weights costs more than a small series)."""
-    key = (model_name, str(registry))
-    if key not in _PIPELINES:
-        spec = get_model_spec(model_name, registry)
-        _PIPELINES[key] = spec.build_pipeline()
-    return _PIPELINES[key]
+def get_pipeline(model_name: str, registry: str | Path = DEFAULT_REGISTRY, device: str | None = None):
+    """The model's pipeline, built once per process and device (loading weights costs more than a small
+    series). Thread-safe: a job arriving while :func:`warm_up` builds the same pipeline waits for it."""
+    key = (model_name, str(registry), str(device or ""))
+    with _PIPELINES_LOCK:
+        if key not in _PIPELINES:
+            spec = get_model_spec(model_name, registry)
+            _PIPELINES[key] = spec.build_pipeline(**({"device": device} if device else {}))
+        return _PIPELINES[key]
 
 
 def clear_pipeline_cache() -> None:
-    _PIPELINES.clear()
+    with _PIPELINES_LOCK:
+        _PIPELINES.clear()
+
+
+def warm_up(
+    model_names: Sequence[str] | None = None, registry: str | Path = DEFAULT_REGISTRY, device: str | None = None
+) -> dict[str, float]:
+    """Load the models' networks and run each once on a dummy input, so the first job of a worker process
+    pays neither the weights' loading nor torch's first-call set-up. Models without weights are skipped
+    (logged). Returns the seconds each took."""
+    from inference.errors import ModelRegistryError
+    from inference.registry import load_registry
+
+    names = list(model_names) if model_names is not None else list(load_registry(registry))
+    took: dict[str, float] = {}
+    for name in names:
+        t = time.perf_counter()
+        try:
+            pipe = get_pipeline(name, registry, device)
+            if hasattr(pipe, "warm_up"):
+                pipe.warm_up()
+        except ModelRegistryError as exc:
+            logger.warning("not warming %s: %s", name, exc)
+            continue
+        took[name] = round(time.perf_counter() - t, 3)
+    logger.info("models warm: %s", took)
+    return took
 
 
 def _deliver(datasets: list[Dataset], out: str | Path | Callable[[Dataset], Any] | None) -> list[Path]:
@@ -156,6 +186,8 @@ def _analyze_cxr(spec: ModelSpec, pipeline, paths, on_event, should_cancel) -> t
         "task": spec.task,
         "study_instance_uid": str(header.StudyInstanceUID),
         "series_instance_uid": str(header.SeriesInstanceUID),
+        "label": result.label,
+        "sop_instance_uid": str(header.SOPInstanceUID),
         "probability": round(result.probability, 4),
         "positive": result.positive,
         "threshold": result.threshold,
@@ -174,6 +206,7 @@ def analyze_series(
     *,
     registry: str | Path = DEFAULT_REGISTRY,
     pipeline: Any = None,
+    device: str | None = None,
 ) -> AnalysisResult:
     """Analyse one series with the registry model ``model_name``.
 
@@ -185,13 +218,15 @@ def analyze_series(
         on_event: ``on_event(kind, payload)``, see :mod:`inference.events`.
         should_cancel: polled between slabs; True stops the job with ``InferenceCancelled``.
         pipeline: a prebuilt pipeline (tests); by default one cached per process.
+        device: torch device for the cached pipeline (``cpu``, ``cuda``, ``auto``); by default
+            ``LIGHTBOX_AI_DEVICE`` or the CPU.
 
     Returns:
         :class:`AnalysisResult` with the datasets, a summary and, for a folder, the written paths.
     """
     t0 = time.perf_counter()
     spec = get_model_spec(model_name, registry)
-    pipe = pipeline if pipeline is not None else get_pipeline(model_name, registry)
+    pipe = pipeline if pipeline is not None else get_pipeline(model_name, registry, device)
     paths = [Path(p) for p in series_paths]
     if spec.task.startswith("segmentation"):
         datasets, summary = _analyze_ct(spec, pipe, paths, on_event, should_cancel)

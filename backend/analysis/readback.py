@@ -103,6 +103,37 @@ def heatmap_payload(instance: Instance) -> dict[str, Any] | None:
     }
 
 
+def _classification_label(model_name: str) -> str:
+    """The finding a classifier's positive result names (registry ``postprocessing.label``), as the live
+    ``classification`` event carries it."""
+    from inference.errors import ModelRegistryError
+    from inference.registry import get_model_spec
+
+    try:
+        return str(get_model_spec(model_name).postprocessing.get("label", "nodule"))
+    except (ModelRegistryError, KeyError, OSError):
+        return ""
+
+
+def complete_result(model_name: str, series_instance_uid: str, result: Any) -> Any:
+    """A stored job's result in the shape of its live events: a classification names its ``label`` and the
+    image it read (``sop_instance_uid``), also for jobs stored before the summary carried them."""
+    if not isinstance(result, dict) or not isinstance(result.get("probability"), (int, float)):
+        return result
+    if result.get("label") and result.get("sop_instance_uid"):
+        return result
+    result = dict(result)
+    if not result.get("label"):
+        result["label"] = _classification_label(model_name) or "finding"
+    if not result.get("sop_instance_uid"):
+        uids = list(Instance.objects.filter(series__series_instance_uid=series_instance_uid)
+                    .exclude(sop_class_uid__in=[SEG_CLASS, PMAP_CLASS])
+                    .values_list("sop_instance_uid", flat=True)[:2])
+        if len(uids) == 1:  # a radiograph series: the one image classified
+            result["sop_instance_uid"] = uids[0]
+    return result
+
+
 def study_results(study_instance_uid: str) -> dict[str, Any]:
     instances = Instance.objects.filter(series__study__study_instance_uid=study_instance_uid)
     segs, heatmaps = [], []

@@ -20,6 +20,14 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if data.get("status") == "completed" and data.get("result"):
+            from .readback import complete_result
+
+            data["result"] = complete_result(instance.model_name, instance.series_instance_uid, data["result"])
+        return data
+
 
 class SubmitSerializer(serializers.Serializer):
     study_instance_uid = serializers.CharField(max_length=64, validators=[_uid])

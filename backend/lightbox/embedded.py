@@ -9,14 +9,22 @@ import threading
 
 logger = logging.getLogger(__name__)
 
+#: Seconds the in-memory broker sleeps between polls of an empty queue (kombu's default, 1 s, is what a job
+#: waited on average half of before the worker picked it up). An idle poll costs microseconds.
+POLLING_INTERVAL = 0.05
+
 
 def start_worker_thread(queues: tuple[str, ...] = ("cpu", "gpu"), concurrency: int = 1):
     """Start a Celery worker consuming ``queues`` in a daemon thread; return the worker (``.stop()`` ends it)."""
+    from celery import signals
+
     from lightbox.celery import app
 
     if not app.conf.broker_url.startswith("memory://"):
         raise RuntimeError("An embedded worker needs the in-memory broker; with REDIS_URL run `celery worker`.")
     app.loader.import_default_modules()
+    app.conf.broker_transport_options = {**(app.conf.broker_transport_options or {}),
+                                         "polling_interval": POLLING_INTERVAL}
     worker = app.WorkController(
         pool_cls="threads",
         concurrency=concurrency,
@@ -26,6 +34,8 @@ def start_worker_thread(queues: tuple[str, ...] = ("cpu", "gpu"), concurrency: i
         without_gossip=True,
         hostname="embedded@lightbox",
         loglevel="INFO",
+        # as `celery worker` does, so worker_ready handlers (analysis warms its models) run here too
+        ready_callback=lambda consumer: signals.worker_ready.send(sender=consumer),
     )
     thread = threading.Thread(target=worker.start, name="celery-embedded", daemon=True)
     thread.start()

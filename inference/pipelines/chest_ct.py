@@ -166,12 +166,15 @@ class ChestCTPipeline:
         refiner: nn.Module | bool | None = None,
         strict_weights: bool = True,
         threads: int | None = None,
+        device: str | torch.device | None = None,
     ):
+        from inference.devices import resolve_device
         from inference.registry import load_network
 
         self.spec = spec
+        self.device = resolve_device(device)
         self.network = network if network is not None else load_network(spec, strict_weights=strict_weights)
-        self.network.eval()
+        self.network.eval().to(self.device)
         pre, inf, post = spec.preprocessing, spec.inference, spec.postprocessing
         self.model_spacing = tuple(float(v) for v in pre.get("spacing_mm", (1.5, 1.5, 1.5)))
         self.windows = [tuple(w) for w in pre.get("windows", ((-1000, 400), (-160, 240)))]
@@ -212,12 +215,24 @@ class ChestCTPipeline:
                 return None
             refiner = load_network(component)
         return NoduleRefiner(
-            refiner,
+            refiner.to(self.device),
+            device=self.device,
             patch_size=int(params.get("patch_size", 40)),
             patch_spacing_mm=float(params.get("patch_spacing_mm", 0.9)),
             window=tuple(params.get("window", (-1000, 400))),
             center_radius_mm=float(params.get("center_radius_mm", 5.0)),
         )
+
+    def warm_up(self, model_slices: int | None = None, size: int = 240) -> None:
+        """Run the networks once on zeros (the first slab's usual shape), so a worker's first job does not
+        pay torch's first-call set-up (memory pools, kernel selection)."""
+        depth = model_slices or -(-(self.first_slab_core + self.slab_halo) // self.inferer.divisor) * self.inferer.divisor
+        with torch.inference_mode():
+            x = torch.zeros((1, len(self.windows), depth, size, size), device=self.device)
+            self.inferer(x, self.network)
+            if self.refiner is not None:
+                p = self.refiner.patch_size
+                self.refiner.predict(torch.zeros((1, 1, p, p, p)))
 
     # -- public -------------------------------------------------------------------------------------------
 
@@ -233,7 +248,7 @@ class ChestCTPipeline:
         ok, reason = self.spec.accepts(geometry.modality, geometry.body_part or None)
         if not ok:
             raise InferenceInputError(reason)
-        job = _Job(self, geometry, on_event)
+        job = _Job(self, geometry, on_event, t_start)
         job.timings["headers"] = time.perf_counter() - t_start
         slabs = plan_slabs(job.n_model[0], self.slab_core, self.first_slab_core)
         for slab_index, (c0, c1) in enumerate(slabs):
@@ -275,9 +290,14 @@ class _Job:
     """
 
     def __init__(
-        self, pipe: ChestCTPipeline, geometry: SeriesGeometry, on_event: EventHandler | None
+        self,
+        pipe: ChestCTPipeline,
+        geometry: SeriesGeometry,
+        on_event: EventHandler | None,
+        t_start: float | None = None,
     ) -> None:
         self.pipe = pipe
+        self.t_start = time.perf_counter() if t_start is None else t_start
         self.geometry = geometry
         self.on_event = on_event
         nz, rows, cols = geometry.shape
@@ -342,16 +362,10 @@ class _Job:
 
         t = time.perf_counter()
         with torch.inference_mode():
-            probs = pipe.inferer(hu_to_channels(slab_hu, pipe.windows)[None], pipe.network)[0]
+            x = hu_to_channels(slab_hu, pipe.windows)[None].to(pipe.device)
+            probs = pipe.inferer(x, pipe.network)[0].float().cpu()
         self.timings["network"] += time.perf_counter() - t
         self.nodule_prob[c0:c1] = probs[pipe.nodule_label, c0 - a : c1 - a].numpy()
-        if pipe.refiner is not None and pipe.blob_params is not None:
-            t = time.perf_counter()
-            lungs = probs.max(dim=0).indices.numpy()
-            mask = ndimage.binary_dilation(np.isin(lungs, (pipe.lung_label, pipe.nodule_label)), iterations=2)
-            found = dot_candidates(slab_hu.numpy(), mask, z_range=(c0 - a, c1 - a), **pipe.blob_params)
-            self.blob_queue.extend(((z + a, y, x), v) for (z, y, x), v in found)
-            self.timings["blobs"] = self.timings.get("blobs", 0.0) + time.perf_counter() - t
 
         t = time.perf_counter()
         upper = np.inf if last else c1 - 0.5
@@ -372,7 +386,16 @@ class _Job:
                 block[self.refined[k0:k1]] = pipe.nodule_label
             self.done_source = k1
             self.emit_labels(k0, k1)
+            self.timings.setdefault("first_partial", time.perf_counter() - self.t_start)
         self.timings["to_source"] += time.perf_counter() - t
+        # Candidate search after the slab is on its way to the viewers: it only feeds detect().
+        if pipe.refiner is not None and pipe.blob_params is not None:
+            t = time.perf_counter()
+            lungs = probs.max(dim=0).indices.numpy()
+            mask = ndimage.binary_dilation(np.isin(lungs, (pipe.lung_label, pipe.nodule_label)), iterations=2)
+            found = dot_candidates(slab_hu.numpy(), mask, z_range=(c0 - a, c1 - a), **pipe.blob_params)
+            self.blob_queue.extend(((z + a, y, x), v) for (z, y, x), v in found)
+            self.timings["blobs"] = self.timings.get("blobs", 0.0) + time.perf_counter() - t
 
     def emit_labels(self, k0: int, k1: int) -> None:
         geometry = self.geometry

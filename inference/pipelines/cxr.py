@@ -32,6 +32,7 @@ class ClassificationResult:
     heatmap: np.ndarray
     peak_px: tuple[int, int]
     timings: dict[str, float] = field(default_factory=dict)
+    label: str = "nodule"
 
 
 class CXRClassificationPipeline:
@@ -44,18 +45,27 @@ class CXRClassificationPipeline:
         *,
         strict_weights: bool = True,
         threads: int | None = None,
+        device: str | torch.device | None = None,
     ):
+        from inference.devices import resolve_device
         from inference.registry import load_network
 
         self.spec = spec
+        self.device = resolve_device(device)
         self.network = network if network is not None else load_network(spec, strict_weights=strict_weights)
-        self.network.eval()
+        self.network.eval().to(self.device)
         self.size = tuple(int(v) for v in spec.preprocessing.get("size", (256, 256)))
         self.percentiles = tuple(float(v) for v in spec.preprocessing.get("percentiles", (1.0, 99.5)))
         self.threshold = float(spec.postprocessing.get("threshold", 0.5))
+        self.label = str(spec.postprocessing.get("label", "nodule"))  # what "positive" means, named once
         self.gradcam_layer = str(spec.postprocessing.get("gradcam_layer", "features.context"))
         if threads:
             torch.set_num_threads(int(threads))
+
+    def warm_up(self) -> None:
+        """One Grad-CAM pass on zeros, so the first radiograph does not pay torch's first-call set-up."""
+        channels = int(getattr(self.spec, "network", {}).get("in_channels", 2))
+        GradCAM(self.network, self.gradcam_layer)(torch.zeros((1, channels, *self.size), device=self.device))
 
     def run(
         self,
@@ -88,8 +98,9 @@ class CXRClassificationPipeline:
             EventKind.PROGRESS,
             {"percent": 30.0, "stage": "classifying", "message": "running the classifier"},
         )
-        x = radiograph_to_input(radiograph.image, self.size, self.percentiles)
+        x = radiograph_to_input(radiograph.image, self.size, self.percentiles).to(self.device)
         logits, cam = GradCAM(self.network, self.gradcam_layer)(x)
+        logits, cam = logits.float().cpu(), cam.float().cpu()
         probability = float(torch.sigmoid(logits[0, 0]))
         rows, cols = radiograph.image.shape
         heatmap = F.interpolate(cam[None], size=(rows, cols), mode="bilinear", align_corners=False)[0, 0]
@@ -101,7 +112,7 @@ class CXRClassificationPipeline:
             on_event,
             EventKind.CLASSIFICATION,
             {
-                "label": "nodule",
+                "label": self.label,
                 "probability": round(probability, 4),
                 "positive": positive,
                 "threshold": self.threshold,
@@ -118,4 +129,5 @@ class CXRClassificationPipeline:
             heatmap=heatmap,
             peak_px=(int(peak[0]), int(peak[1])),
             timings={"total": round(time.perf_counter() - t0, 3)},
+            label=self.label,
         )

@@ -48,6 +48,7 @@ class NoduleRefiner:
         window: Sequence[float] = (-1000.0, 400.0),
         center_radius_mm: float = 5.0,
         batch_size: int = 8,
+        device: str | torch.device = "cpu",
     ) -> None:
         if patch_size < 16 or patch_size % 8:
             raise ValueError(f"patch_size must be a multiple of 8, at least 16, got {patch_size!r}.")
@@ -59,6 +60,7 @@ class NoduleRefiner:
         self.window = (float(window[0]), float(window[1]))
         self.center_radius_mm = float(center_radius_mm)
         self.batch_size = int(batch_size)
+        self.device = torch.device(device)
         r = (np.arange(self.patch_size) - (self.patch_size - 1) / 2) * self.patch_spacing
         zz, yy, xx = np.meshgrid(r, r, r, indexing="ij")
         self._center_ball = torch.as_tensor(zz**2 + yy**2 + xx**2 <= self.center_radius_mm**2)
@@ -78,7 +80,8 @@ class NoduleRefiner:
         out = []
         with torch.inference_mode():
             for start in range(0, len(x), self.batch_size):
-                out.append(torch.sigmoid(self.network(x[start : start + self.batch_size])[:, 0]))
+                batch = x[start : start + self.batch_size].to(self.device)
+                out.append(torch.sigmoid(self.network(batch)[:, 0]).float().cpu())
         return torch.cat(out) if out else torch.empty(0)
 
     def score(self, probs: torch.Tensor) -> torch.Tensor:
