@@ -112,11 +112,16 @@ def _result_event(on_event: EventHandler | None, ds: Dataset, description: str) 
     )
 
 
-def _analyze_ct(spec: ModelSpec, pipeline, paths, on_event, should_cancel) -> tuple[list[Dataset], dict]:
+def _analyze_ct(
+    spec: ModelSpec, pipeline, paths, on_event, should_cancel, slice_ordered: bool = False
+) -> tuple[list[Dataset], dict]:
     from inference.pipelines.dicom_seg import build_segmentation
     from inference.pipelines.dicom_sr import build_nodule_report
 
-    result = pipeline.run(paths, on_event, should_cancel)
+    if slice_ordered:
+        result = pipeline.run(paths, on_event, should_cancel, slice_ordered=True)
+    else:
+        result = pipeline.run(paths, on_event, should_cancel)
     t = time.perf_counter()
     emit(
         on_event,
@@ -207,6 +212,7 @@ def analyze_series(
     registry: str | Path = DEFAULT_REGISTRY,
     pipeline: Any = None,
     device: str | None = None,
+    slice_ordered: bool = False,
 ) -> AnalysisResult:
     """Analyse one series with the registry model ``model_name``.
 
@@ -220,6 +226,9 @@ def analyze_series(
         pipeline: a prebuilt pipeline (tests); by default one cached per process.
         device: torch device for the cached pipeline (``cpu``, ``cuda``, ``auto``); by default
             ``LIGHTBOX_AI_DEVICE`` or the CPU.
+        slice_ordered: ``series_paths`` come sorted along the slice normal (either direction), e.g. by the
+            archive's indexed slice position: a volume model then starts on the first slices' headers and
+            reads the others after its first partial result (checked; a wrong hint costs time, not results).
 
     Returns:
         :class:`AnalysisResult` with the datasets, a summary and, for a folder, the written paths.
@@ -229,7 +238,7 @@ def analyze_series(
     pipe = pipeline if pipeline is not None else get_pipeline(model_name, registry, device)
     paths = [Path(p) for p in series_paths]
     if spec.task.startswith("segmentation"):
-        datasets, summary = _analyze_ct(spec, pipe, paths, on_event, should_cancel)
+        datasets, summary = _analyze_ct(spec, pipe, paths, on_event, should_cancel, slice_ordered)
     elif spec.task == "classification":
         datasets, summary = _analyze_cxr(spec, pipe, paths, on_event, should_cancel)
     else:

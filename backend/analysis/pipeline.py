@@ -40,7 +40,9 @@ def run(
     on_event: Callable[[str, dict[str, Any]], None],
     should_cancel: Callable[[], bool],
 ):
-    """Run a registered model on one series' files; returns inference's AnalysisResult (datasets, summary)."""
+    """Run a registered model on one series' files, listed in slice order (``tasks._series_paths``); returns
+    inference's AnalysisResult (datasets, summary)."""
     from inference.jobs import analyze_series
 
-    return analyze_series(model_name, paths, None, on_event=on_event, should_cancel=should_cancel)
+    return analyze_series(model_name, paths, None, on_event=on_event, should_cancel=should_cancel,
+                          slice_ordered=True)

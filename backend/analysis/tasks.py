@@ -62,12 +62,16 @@ def _claim(job_id: str) -> AnalysisJob | None:
 
 
 def _series_paths(job: AnalysisJob, tmp: Path) -> list[Path]:
-    """Local paths of the series' files (object stores are copied to a temporary folder first)."""
+    """Local paths of the series' files in slice order (the indexed position along the normal, then the
+    instance number), so a volume model can start on the first slices before reading every header. Object
+    stores are copied to a temporary folder first."""
     storage = get_storage()
     paths = []
-    for key in Instance.objects.filter(series__series_instance_uid=job.series_instance_uid).values_list(
-        "storage_key", flat=True
-    ):
+    rows = Instance.objects.filter(series__series_instance_uid=job.series_instance_uid).values_list(
+        "storage_key", "slice_position", "instance_number"
+    )
+    ordered = sorted(rows, key=lambda r: (r[1] is None, r[1] or 0.0, r[2] or 0))
+    for key, _position, _number in ordered:
         local = storage.local_path(key)
         if local is None:
             local = tmp / key.replace("/", "_")

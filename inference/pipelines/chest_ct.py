@@ -33,7 +33,13 @@ from inference.pipelines.detection import (
     measure_mask,
     soft_nms,
 )
-from inference.pipelines.dicom_series import SeriesGeometry, read_slices, scan_series
+from inference.pipelines.dicom_series import (
+    SeriesGeometry,
+    read_slices,
+    same_start,
+    scan_series,
+    scan_series_start,
+)
 from inference.pipelines.encoding import RLE_ENCODING, rle_encode_b64
 from inference.pipelines.inferer import VolumeInferer
 from inference.pipelines.refine import NoduleRefiner
@@ -234,6 +240,13 @@ class ChestCTPipeline:
                 p = self.refiner.patch_size
                 self.refiner.predict(torch.zeros((1, 1, p, p, p)))
 
+    def _start(self, geometry: SeriesGeometry, on_event, t_start: float):
+        ok, reason = self.spec.accepts(geometry.modality, geometry.body_part or None)
+        if not ok:
+            raise InferenceInputError(reason)
+        job = _Job(self, geometry, on_event, t_start)
+        return job, plan_slabs(job.n_model[0], self.slab_core, self.first_slab_core)
+
     # -- public -------------------------------------------------------------------------------------------
 
     def run(
@@ -241,21 +254,50 @@ class ChestCTPipeline:
         series_paths: Sequence[str | Path],
         on_event: EventHandler | None = None,
         should_cancel: Callable[[], bool] | None = None,
+        *,
+        slice_ordered: bool = False,
     ) -> SegmentationResult:
+        """Segment a series, streaming events.
+
+        ``slice_ordered``: the caller lists the files sorted along the slice normal (either direction), as
+        the archive can from its index. The first slab then starts after the headers of its own slices
+        only; the other headers are read right after it and checked against them (a wrong hint costs one
+        slab, computed again; it never changes the result).
+        """
         t_start = time.perf_counter()
         emit(on_event, EventKind.PROGRESS, {"percent": 0.0, "stage": "reading", "message": "reading headers"})
-        geometry = scan_series(series_paths, modalities=self.spec.modalities)
-        ok, reason = self.spec.accepts(geometry.modality, geometry.body_part or None)
-        if not ok:
-            raise InferenceInputError(reason)
-        job = _Job(self, geometry, on_event, t_start)
+        paths = list(series_paths)
+        early = None
+        if slice_ordered:
+            needed_mm = (self.first_slab_core + self.slab_halo) * self.model_spacing[0]
+            early = scan_series_start(paths, needed_mm, modalities=self.spec.modalities)
+        job, slabs = self._start(early or scan_series(paths, modalities=self.spec.modalities), on_event, t_start)
+        if early is not None and job.source_range(*slabs[0])[1] > len(early.sop_instance_uids):
+            early = None  # the first slab needs more slices than were read
+            job, slabs = self._start(scan_series(paths, modalities=self.spec.modalities), on_event, t_start)
         job.timings["headers"] = time.perf_counter() - t_start
-        slabs = plan_slabs(job.n_model[0], self.slab_core, self.first_slab_core)
-        for slab_index, (c0, c1) in enumerate(slabs):
+        slab_index = 0
+        while slab_index < len(slabs):
+            c0, c1 = slabs[slab_index]
             if should_cancel is not None and should_cancel():
                 raise InferenceCancelled(f"cancelled before slab {slab_index + 1} of {len(slabs)}")
             last = slab_index == len(slabs) - 1
             job.segment_slab(c0, c1, last)
+            if early is not None:
+                # The first slab is out on the first slices' headers: now read and check all of them.
+                t = time.perf_counter()
+                full = scan_series(paths, modalities=self.spec.modalities)
+                read = int(np.flatnonzero(job.loaded).max()) + 1 if job.loaded.any() else 0
+                early_ok = same_start(early, full, read) and _Job.model_shape(self, full) == job.n_model
+                early = None
+                if early_ok:
+                    job.geometry = full
+                    job.timings["headers_rest"] = time.perf_counter() - t
+                else:
+                    logger.warning("slice-order hint did not hold for %s; starting again", full.series_instance_uid)
+                    job, slabs = self._start(full, on_event, t_start)
+                    job.timings["headers"] = time.perf_counter() - t_start
+                    continue  # slab 0 again, on the checked geometry
             job.detect(c1, last)
             emit(
                 on_event,
@@ -266,6 +308,8 @@ class ChestCTPipeline:
                     "message": f"slab {slab_index + 1}/{len(slabs)}",
                 },
             )
+            slab_index += 1
+        geometry = job.geometry
         job.timings["total"] = time.perf_counter() - t_start
         timings = {k: round(v, 3) for k, v in job.timings.items()}
         logger.info("chest CT pipeline: %s", timings)
@@ -301,13 +345,7 @@ class _Job:
         self.geometry = geometry
         self.on_event = on_event
         nz, rows, cols = geometry.shape
-        sz, sy, sx = geometry.spacing
-        mz, my, mx = pipe.model_spacing
-        self.n_model = (
-            max(1, round(nz * sz / mz)),
-            max(16, round(rows * sy / my)),
-            max(16, round(cols * sx / mx)),
-        )
+        self.n_model = self.model_shape(pipe, geometry)
         self.q_source = source_to_model_z(nz, self.n_model[0])  # model z of each source slice
         self.p_model = source_to_model_z(self.n_model[0], nz)  # source z of each model slice
         self.hu = np.zeros((nz, rows, cols), dtype=np.int16)  # source HU, filled as slices are read
@@ -327,6 +365,21 @@ class _Job:
             "detect": 0.0,
         }
 
+    @staticmethod
+    def model_shape(pipe: ChestCTPipeline, geometry: SeriesGeometry) -> tuple[int, int, int]:
+        """The series' shape on the model's grid (same extent, ``pipe.model_spacing``)."""
+        nz, rows, cols = geometry.shape
+        sz, sy, sx = geometry.spacing
+        mz, my, mx = pipe.model_spacing
+        return (max(1, round(nz * sz / mz)), max(16, round(rows * sy / my)), max(16, round(cols * sx / mx)))
+
+    def source_range(self, c0: int, c1: int) -> tuple[int, int]:
+        """Source slices [k_lo, k_hi) that model slab ``c0:c1`` and its halo are interpolated from."""
+        a, b = max(0, c0 - self.pipe.slab_halo), min(self.n_model[0], c1 + self.pipe.slab_halo)
+        k_lo = max(0, int(np.floor(self.p_model[a])))
+        k_hi = min(len(self.loaded), int(np.floor(self.p_model[b - 1])) + 2)
+        return k_lo, k_hi
+
     # -- reading --------------------------------------------------------------------------------------------
 
     def ensure_loaded(self, k0: int, k1: int) -> None:
@@ -344,8 +397,7 @@ class _Job:
     def segment_slab(self, c0: int, c1: int, last: bool) -> None:
         pipe, nz = self.pipe, len(self.loaded)
         a, b = max(0, c0 - pipe.slab_halo), min(self.n_model[0], c1 + pipe.slab_halo)
-        k_lo = max(0, int(np.floor(self.p_model[a])))
-        k_hi = min(nz, int(np.floor(self.p_model[b - 1])) + 2)
+        k_lo, k_hi = self.source_range(c0, c1)
         t = time.perf_counter()
         self.ensure_loaded(k_lo, k_hi)
         missing = [k for k in range(k_lo, k_hi) if k not in self.small]

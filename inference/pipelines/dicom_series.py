@@ -24,7 +24,16 @@ from pydicom.errors import InvalidDicomError
 
 from inference.errors import InferenceInputError
 
-__all__ = ["SeriesGeometry", "scan_series", "read_slices", "load_volume", "read_radiograph", "Radiograph"]
+__all__ = [
+    "SeriesGeometry",
+    "scan_series",
+    "scan_series_start",
+    "same_start",
+    "read_slices",
+    "load_volume",
+    "read_radiograph",
+    "Radiograph",
+]
 
 _NON_IMAGE_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.66.4": "a segmentation (SEG)",
@@ -249,6 +258,83 @@ def scan_series(
         series_instance_uid=str(getattr(first, "SeriesInstanceUID", "")),
         frame_of_reference_uid=str(getattr(first, "FrameOfReferenceUID", "")),
         sop_instance_uids=[str(ds.SOPInstanceUID) for ds in sorted_headers],
+    )
+
+
+def _feet_first(paths: list[Path]) -> list[Path] | None:
+    """``paths`` (sorted along the slice normal, either way) from the feet end, judging by the two end
+    slices' positions along the normal turned towards the head; None when the ends do not tell."""
+    try:
+        ends = [pydicom.dcmread(p, stop_before_pixels=True) for p in (paths[0], paths[-1])]
+        iop = np.asarray(ends[0].ImageOrientationPatient, dtype=np.float64)
+        normal = np.cross(iop[:3], iop[3:])
+        if normal[2] < 0:
+            normal = -normal
+        along = [float(np.asarray(ds.ImagePositionPatient, dtype=np.float64) @ normal) for ds in ends]
+    except Exception:  # any doubt: the caller reads every header
+        return None
+    if abs(along[1] - along[0]) < 1e-3:
+        return None
+    return paths if along[0] < along[1] else paths[::-1]
+
+
+def scan_series_start(
+    paths: Sequence[str | Path], needed_mm: float, *, modalities: Sequence[str] = ("CT",), margin: int = 4
+) -> SeriesGeometry | None:
+    """Geometry from the headers of the first slices only, for a series whose ``paths`` come sorted along
+    the slice normal (either direction; the archive indexes that position): the first ``needed_mm`` from
+    the feet end plus ``margin`` slices are read, the rest are counted. The result has the whole series'
+    shape; ``paths`` beyond the ones read are in no particular order and ``headers`` and
+    ``sop_instance_uids`` cover only the slices read. Callers must check it with :func:`same_start`
+    against :func:`scan_series` before using anything beyond those slices. None when the hint does not hold
+    up (or the series is too short to gain anything): scan the whole series instead.
+    """
+    paths = [Path(p) for p in paths]
+    if len(paths) < 24:
+        return None
+    ordered = _feet_first(paths)
+    if ordered is None:
+        return None
+    try:
+        probe = scan_series(ordered[:8], modalities=modalities)
+        k = int(np.ceil(needed_mm / probe.spacing[0])) + margin
+        if k * 2 > len(paths):
+            return None
+        start = probe if k <= 8 else scan_series(ordered[:k], modalities=modalities)
+    except InferenceInputError:
+        return None  # the full scan gives the real reason, if there is one
+    read = set(start.paths)
+    rest = [p for p in ordered if p not in read]
+    return SeriesGeometry(
+        paths=start.paths + rest,
+        headers=start.headers,
+        modality=start.modality,
+        body_part=start.body_part,
+        rows=start.rows,
+        columns=start.columns,
+        spacing=start.spacing,
+        origin=start.origin,
+        directions=start.directions,
+        flip_rows=start.flip_rows,
+        flip_columns=start.flip_columns,
+        study_instance_uid=start.study_instance_uid,
+        series_instance_uid=start.series_instance_uid,
+        frame_of_reference_uid=start.frame_of_reference_uid,
+        sop_instance_uids=start.sop_instance_uids,
+    )
+
+
+def same_start(early: SeriesGeometry, full: SeriesGeometry, slices: int, tol_mm: float = 0.01) -> bool:
+    """True when ``full`` has ``early``'s shape, orientation and voxel grid and the same first ``slices``
+    files, i.e. what was computed on ``early`` holds for ``full``."""
+    n = min(slices, len(early.sop_instance_uids))
+    return (
+        early.shape == full.shape
+        and (early.flip_rows, early.flip_columns) == (full.flip_rows, full.flip_columns)
+        and early.paths[:n] == full.paths[:n]
+        and np.allclose(early.origin, full.origin, atol=tol_mm)
+        and np.allclose(early.directions, full.directions, atol=1e-3)
+        and all(abs(a - b) * len(full.paths) <= max(tol_mm, 0.1) for a, b in zip(early.spacing, full.spacing, strict=True))
     )
 
 

@@ -158,3 +158,48 @@ def test_analyze_series_refuses_an_mr_series_for_the_ct_model(tmp_path, stub_pip
     paths = write_mr_series(make_brain_mr(4, shape=(12, 64, 64)), tmp_path)
     with pytest.raises(InferenceInputError, match="series is MR"):
         analyze_series("chest-ct-nodules", paths, None, pipeline=stub_pipeline)
+
+
+@pytest.mark.parametrize("order", ["feet-first", "head-first", "shuffled", "wrong-start"])
+def test_slice_ordered_series_starts_on_the_first_headers_and_gives_the_same_result(
+    small_ct_series, stub_pipeline, monkeypatch, order
+):
+    """With ``slice_ordered`` the first partial mask needs only its own slices' headers; the rest are read
+    after it and checked, so a wrong order hint (shuffled) costs time but never changes the result."""
+    import random
+
+    from inference.pipelines import dicom_series
+
+    _, paths = small_ct_series
+    expected = stub_pipeline.run(paths)
+    sorted_paths = scan_series(paths).paths
+    given = {
+        "feet-first": list(sorted_paths),
+        "head-first": list(sorted_paths[::-1]),
+        "shuffled": random.Random(0).sample(list(sorted_paths), len(sorted_paths)),
+        # regular, contiguous first slices that are not the lowest: caught after the first slab, redone
+        "wrong-start": [*sorted_paths[40:-1], *sorted_paths[:40], sorted_paths[-1]],
+    }[order]
+    reads = []
+    real = dicom_series._read_header
+    monkeypatch.setattr(dicom_series, "_read_header", lambda p: reads.append(p) or real(p))
+    events = []
+
+    def on_event(kind, payload):
+        events.append((kind, payload, len(reads)))
+
+    result = stub_pipeline.run(given, on_event, slice_ordered=True)
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    assert result.geometry.sop_instance_uids == expected.geometry.sop_instance_uids
+    masks = [(p, n) for k, p, n in events if k == "partial_mask"]
+    if order == "shuffled":
+        assert masks[0][1] >= len(paths)  # the hint did not hold: every header before the first result
+    else:
+        assert masks[0][1] < len(paths) // 2, "the first slab should not wait for every header"
+    assert sum(p["z_start"] == 0 for p, _ in masks) == (2 if order == "wrong-start" else 1)
+    # whatever the order given, the slabs that count tile the series with the right images
+    final = {}
+    for p, _ in masks:
+        for i, uid in enumerate(p["sop_instance_uids"]):
+            final[p["z_start"] + i] = uid
+    assert [final[k] for k in sorted(final)] == expected.geometry.sop_instance_uids
