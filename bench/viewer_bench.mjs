@@ -7,13 +7,25 @@
 //   ohif mode:     OHIF's static files from bench/ohif, /dicomweb proxied to Lightbox with HTTP Basic auth.
 //
 //   node bench/viewer_bench.mjs --server http://127.0.0.1:8010 --user rad --password ... [--runs 3]
-//        [--patient Phantom^Chest] [--expect 300] [--no-ohif] [--direct] [--json bench/out/viewer.json]
+//        [--patient Phantom^Chest] [--expect 300] [--no-ohif] [--direct] [--warm] [--json bench/out/viewer.json]
 //   --direct also times Lightbox without the proxy (its real figure).
+//   --warm   also times a returning user: the same viewer opened once before in the same browser context
+//            (HTTP cache and V8's code cache warm). Without it every run is a first visit (empty cache).
+//
+// What is measured, per run, in a fresh browser context: t=0 is the navigation to the viewer URL
+// (performance.timeOrigin of that page). Lightbox's session cookie is set beforehand by logging in through the
+// Django form with next=/api/accounts/me/, so no viewer asset is cached by the login; OHIF needs no login (the
+// proxy adds HTTP Basic). "first image" = the first animation frame in which a Cornerstone canvas shows pixels
+// (read back with getImageData); "all loaded" = every slice of the series decoded in the viewer's image cache
+// (polled every 25 ms). Requests and bytes are every resource of the page (Resource Timing transferSize, plus
+// the document), split into code (scripts, styles, wasm) and the rest, counted until "all loaded".
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import zlib from 'node:zlib';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..');
@@ -38,6 +50,8 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 
 const MIME = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html', '.wasm': 'application/wasm', '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.woff2': 'font/woff2', '.txt': 'text/plain' };
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const GZIP_TYPES = new Set(['.js', '.css', '.html', '.wasm', '.json', '.svg']);
+const gzipCache = new Map();
 const backend = new URL(SERVER);
 
 function forward(req, res, extraHeaders = {}) {
@@ -67,13 +81,24 @@ function startProxy(mode) {
     }
     let file = path.join(OHIF_DIST, path.normalize(p));
     if (!file.startsWith(OHIF_DIST) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(OHIF_DIST, 'index.html');
-    res.writeHead(200, {
-      'content-type': MIME[path.extname(file)] ?? 'application/octet-stream',
-      'cache-control': 'no-cache',
+    // Served as a production server would (and as Lightbox serves its own assets): gzip for text and wasm,
+    // year-long caching for content-hashed names, revalidation for the rest.
+    const ext = path.extname(file);
+    const hashed = /[.-][0-9a-f]{16}\.(js|wasm|css)$/.test(file) || /^[0-9a-f]{16}\.wasm$/.test(path.basename(file));
+    const headers = {
+      'content-type': MIME[ext] ?? 'application/octet-stream',
+      'cache-control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache',
       'cross-origin-opener-policy': 'same-origin',
       'cross-origin-embedder-policy': 'require-corp',
       'cross-origin-resource-policy': 'same-origin',
-    });
+    };
+    if (GZIP_TYPES.has(ext) && /gzip/.test(req.headers['accept-encoding'] ?? '')) {
+      let body = gzipCache.get(file);
+      if (!body) gzipCache.set(file, (body = zlib.gzipSync(fs.readFileSync(file), { level: 6 })));
+      res.writeHead(200, { ...headers, 'content-encoding': 'gzip', 'content-length': body.length, vary: 'Accept-Encoding' });
+      return res.end(body);
+    }
+    res.writeHead(200, headers);
     fs.createReadStream(file).pipe(res);
   });
   server.state = state;
@@ -108,7 +133,7 @@ const PAGE_PROBE = `(() => {
   const probe = (window.__bench = { firstImage: null, frames: [], resources: [] });
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      probe.resources.push({ name: e.name, end: e.responseEnd, bytes: e.transferSize || e.encodedBodySize || 0 });
+      probe.resources.push({ name: e.name, end: e.responseEnd, type: e.initiatorType, bytes: e.transferSize || e.encodedBodySize || 0 });
       if (e.name.includes('/frames/')) probe.frames.push(e.responseEnd);
     }
   }).observe({ type: 'resource', buffered: true });
@@ -151,20 +176,28 @@ async function cachedCount(page, viewer) {
   }, viewer);
 }
 
-async function runOnce(browser, viewer, origin, studyUid) {
+async function runOnce(browser, viewer, origin, studyUid, warm = false) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const url = viewer.startsWith('lightbox') ? `${origin}/viewer/${studyUid}` : `${origin}/viewer?StudyInstanceUIDs=${studyUid}`;
   if (viewer.startsWith('lightbox')) {
+    // A logged-in session, without loading any viewer asset: the form redirects to a JSON endpoint.
     const login = await context.newPage();
-    await login.goto(`${origin}/accounts/login/`);
+    await login.goto(`${origin}/accounts/login/?next=/api/accounts/me/`);
     await login.fill('input[name=username]', USER);
     await login.fill('input[name=password]', PASSWORD);
     await Promise.all([login.waitForURL((u) => !u.pathname.startsWith('/accounts/login')), login.click('button[type=submit], input[type=submit]')]);
-    // Warm the asset cache like a returning user (the study list loads the same entry script).
     await login.close();
+  }
+  if (warm) {
+    // A returning user: the same viewer fully loaded once before, in this context (HTTP and code caches).
+    const before = await context.newPage();
+    await before.goto(url);
+    const end = Date.now() + TIMEOUT_MS;
+    while (Date.now() < end && (await cachedCount(before, viewer).catch(() => 0)) < EXPECT) await new Promise((r) => setTimeout(r, 100));
+    await before.close();
   }
   await context.addInitScript(PAGE_PROBE);
   const page = await context.newPage();
-  const url = viewer.startsWith('lightbox') ? `${origin}/viewer/${studyUid}` : `${origin}/viewer?StudyInstanceUIDs=${studyUid}`;
   const t0 = Date.now();
   await page.goto(url, { waitUntil: 'commit' });
   let firstImage = null;
@@ -180,20 +213,30 @@ async function runOnce(browser, viewer, origin, studyUid) {
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-  const res = await page.evaluate(() => {
+  const res = await page.evaluate((until) => {
     const b = window.__bench;
     const nav = performance.getEntriesByType('navigation')[0];
     const frames = [...b.frames].sort((x, y) => x - y);
+    const upTo = b.resources.filter((r) => until === null || r.end <= until + 50);
+    const code = upTo.filter((r) => /\.(js|mjs|css|wasm)(\?|$)/.test(new URL(r.name).pathname));
+    const sum = (xs) => xs.reduce((s, r) => s + r.bytes, 0);
     return {
-      requests: b.resources.length + 1,
-      bytes: b.resources.reduce((s, r) => s + r.bytes, 0) + (nav?.transferSize ?? 0),
+      requests: upTo.length + 1,
+      bytes: sum(upTo) + (nav?.transferSize ?? 0),
+      codeRequests: code.length,
+      codeBytes: sum(code),
       frameRequests: frames.length,
       lastFrameMs: frames.length ? frames[frames.length - 1] : null,
     };
-  });
+  }, allLoaded);
   await context.close();
-  return { viewer, firstImageMs: firstImage, allLoadedMs: allLoaded, cached, ...res };
+  return { viewer: warm ? `${viewer}-warm` : viewer, firstImageMs: firstImage, allLoadedMs: allLoaded, cached, ...res };
 }
+
+const range = (xs) => {
+  const v = xs.filter((x) => x !== null && x !== undefined);
+  return v.length ? [Math.min(...v), Math.max(...v)] : [null, null];
+};
 
 const median = (xs) => {
   const v = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
@@ -225,23 +268,32 @@ async function main() {
   await ctx.close();
   if (!studyUid) throw new Error(`no study for patient ${PATIENT} on ${SERVER} (load the demo data)`);
 
+  const loadBefore = os.loadavg();
+  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')} at start`);
+  const modes = args.warm ? [false, true] : [false];
   const results = [];
   for (let r = 0; r < RUNS; r++) {
-    for (const [viewer, origin] of viewers) {
-      const out = await runOnce(browser, viewer, origin, studyUid);
-      results.push(out);
-      console.log(`run ${r + 1} ${viewer.padEnd(15)} first image ${fmt(out.firstImageMs)}  all ${EXPECT} loaded ${fmt(out.allLoadedMs)}  (cached ${out.cached}, ${out.frameRequests} frame requests, ${out.requests} requests, ${(out.bytes / 1e6).toFixed(1)} MB)`);
+    for (const warm of modes) {
+      for (const [viewer, origin] of viewers) {
+        const out = await runOnce(browser, viewer, origin, studyUid, warm);
+        out.loadavg1 = os.loadavg()[0];
+        results.push(out);
+        console.log(`run ${r + 1} ${out.viewer.padEnd(20)} first image ${fmt(out.firstImageMs)}  all ${EXPECT} loaded ${fmt(out.allLoadedMs)}  (cached ${out.cached}; ${out.requests} requests, ${(out.bytes / 1e6).toFixed(1)} MB, of which code ${out.codeRequests} / ${(out.codeBytes / 1e6).toFixed(2)} MB; ${out.frameRequests} frame requests; load ${out.loadavg1.toFixed(2)})`);
+      }
     }
   }
-  const summary = viewers.map(([viewer]) => {
+  const loadAfter = os.loadavg();
+  const names = [...new Set(results.map((x) => x.viewer))];
+  const summary = names.map((viewer) => {
     const rs = results.filter((x) => x.viewer === viewer);
-    return { viewer, runs: rs.length, firstImageMs: median(rs.map((x) => x.firstImageMs)), allLoadedMs: median(rs.map((x) => x.allLoadedMs)), requests: median(rs.map((x) => x.requests)), bytes: median(rs.map((x) => x.bytes)), frameRequests: median(rs.map((x) => x.frameRequests)) };
+    const pick = (k) => median(rs.map((x) => x[k]));
+    return { viewer, runs: rs.length, firstImageMs: pick('firstImageMs'), allLoadedMs: pick('allLoadedMs'), firstImageRangeMs: range(rs.map((x) => x.firstImageMs)), allLoadedRangeMs: range(rs.map((x) => x.allLoadedMs)), requests: pick('requests'), bytes: pick('bytes'), codeRequests: pick('codeRequests'), codeBytes: pick('codeBytes'), frameRequests: pick('frameRequests') };
   });
-  console.log('\nmedian of runs (ms from navigation start; "all loaded" = every slice decoded in the viewer cache):');
-  for (const s of summary) console.log(`  ${s.viewer.padEnd(15)} first image ${fmt(s.firstImageMs)}  all loaded ${fmt(s.allLoadedMs)}  requests ${s.requests}  bytes ${(s.bytes / 1e6).toFixed(1)} MB`);
+  console.log(`\nmedian of ${RUNS} runs (ms from navigation start; "all loaded" = every slice decoded in the viewer cache); load average ${loadAfter.map((x) => x.toFixed(2)).join(' ')} at end:`);
+  for (const s of summary) console.log(`  ${s.viewer.padEnd(20)} first image ${fmt(s.firstImageMs)} [${s.firstImageRangeMs.map((x) => x?.toFixed(0)).join('-')}]  all loaded ${fmt(s.allLoadedMs)} [${s.allLoadedRangeMs.map((x) => x?.toFixed(0)).join('-')}]  requests ${s.requests}  bytes ${(s.bytes / 1e6).toFixed(1)} MB (code ${(s.codeBytes / 1e6).toFixed(2)} MB)`);
   if (args.json) {
     fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
-    fs.writeFileSync(args.json, JSON.stringify({ server: SERVER, patient: PATIENT, expect: EXPECT, results, summary }, null, 2));
+    fs.writeFileSync(args.json, JSON.stringify({ server: SERVER, patient: PATIENT, expect: EXPECT, cores: os.cpus().length, loadavgStart: loadBefore, loadavgEnd: loadAfter, results, summary }, null, 2));
   }
   await browser.close();
   lbProxy.close();

@@ -1,11 +1,34 @@
 /// <reference types="vitest/config" />
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
+
+/**
+ * On /viewer/... pages, start downloading the viewer chunk (Cornerstone3D, ~1.2 MB gzipped) while the HTML is
+ * still being parsed, instead of after the entry script has run: a tiny inline script adds a
+ * <link rel=modulepreload> for it (the study list never fetches it).
+ */
+function preloadViewerChunk(): Plugin {
+  return {
+    name: 'lightbox-preload-viewer-chunk',
+    apply: 'build',
+    transformIndexHtml: {
+      order: 'post',
+      handler(html, ctx) {
+        const chunk = Object.values(ctx.bundle ?? {}).find((c) => c.type === 'chunk' && c.facadeModuleId?.endsWith('/src/viewer/app.ts'));
+        if (!chunk) throw new Error('preloadViewerChunk: no chunk for src/viewer/app.ts');
+        const href = `/${chunk.fileName}`;
+        const script = `<script>if(/^\\/viewer\\//.test(location.pathname)){var l=document.createElement('link');l.rel='modulepreload';l.href=${JSON.stringify(href)};document.head.appendChild(l)}</script>`;
+        return html.replace('</title>', `</title>\n    ${script}`);
+      },
+    },
+  };
+}
 
 // The Django server the dev server forwards API, DICOMweb and websocket calls to.
 const backend = process.env.LIGHTBOX_BACKEND ?? 'http://127.0.0.1:8010';
 
 export default defineConfig({
   base: '/',
+  plugins: [preloadViewerChunk()],
   build: {
     outDir: 'dist',
     assetsDir: 'assets',

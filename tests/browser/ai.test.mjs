@@ -218,6 +218,12 @@ describe('AI panel', () => {
     const { page, log } = await openViewer(ctUid);
     await page.waitForFunction(() => window.__lightbox.ai.labelmaps().some((l) => l.origin === 'archive') && window.__lightbox.ai.labelled() > 0, null, { timeout: 30_000 });
     assert.match(await page.textContent('#ai-legend'), /stored/);
+    // The stored SEG is listed as what it is, without a thumbnail, and the CT stays the series on screen.
+    const seg = page.locator('.series-item[data-modality="SEG"]').first();
+    await seg.waitFor();
+    assert.equal(await seg.getAttribute('data-kind'), 'non-image');
+    assert.match(await seg.textContent(), /SEG — AI segmentation/);
+    assert.equal(await seg.locator('img').count(), 0);
     await page.waitForSelector('#ai-detections li[data-det]', { timeout: 10_000 });
     await showBusiestSlice(page);
     const n = await waitForColour(page, 0, 200);

@@ -238,9 +238,32 @@ describe('viewer', () => {
     await page.waitForSelector('.banner', { timeout: 20000 });
     const text = await page.textContent('.banner');
     assert.match(text, /Stored a DICOM SR with \d+ measurement/, `${text}${explain(log)}`);
-    const series = await page.evaluate(async (uid) => (await fetch(`/dicomweb/studies/${uid}/series?Modality=SR`, { headers: { Accept: 'application/dicom+json' } })).json(), ctUid);
+    const series = await page.evaluate(async (uid) => (await fetch(`/dicomweb/studies/${uid}/series?Modality=SR&includefield=0008103E`, { headers: { Accept: 'application/dicom+json' } })).json(), ctUid);
     assert.ok(series.length >= 1, 'an SR series is in the study');
     await page.close();
+
+    // Reopened, the SR is listed as a report: no thumbnail (and no thumbnail request), never loaded as a stack.
+    // The measurement SR (an AI run may have stored its own SR in this study too).
+    const mine = series.find((x) => x['0008103E']?.Value?.[0] === 'Lightbox measurements');
+    assert.ok(mine, `the measurement SR is listed: ${JSON.stringify(series.map((x) => x['0008103E']?.Value))}`);
+    const srUid = mine['0020000E'].Value[0];
+    const again = await openViewer(ctUid, { waitImage: false });
+    const requested = [];
+    again.page.on('request', (r) => requested.push(r.url()));
+    await waitForImage(again.page);
+    const item = again.page.locator(`.series-item[data-series="${srUid}"]`);
+    await item.waitFor();
+    assert.equal(await item.getAttribute('data-kind'), 'non-image');
+    assert.match(await item.textContent(), /SR — measurement report/);
+    assert.equal(await item.locator('img').count(), 0, 'no thumbnail image for an SR');
+    await item.click();
+    await frames(again.page, 3);
+    const shown = await again.page.evaluate(() => ({ series: window.__lightbox.slots()[0].series?.modality, images: window.__lightbox.slots()[0].series?.imageIds.length }));
+    assert.deepEqual(shown, { series: 'CT', images: 300 }, 'clicking the SR leaves the CT on screen');
+    await again.page.waitForSelector('.banner:has-text("this series holds no images")', { timeout: 5000 });
+    assert.match(await again.page.textContent('.banner:has-text("this series holds no images")'), /SR — measurement report: this series holds no images/);
+    assert.ok(!requested.some((u) => u.includes(srUid)), `no request for the SR series: ${requested.filter((u) => u.includes(srUid)).join(', ')}`);
+    await again.page.close();
   });
 
   test('MPR shows axial, sagittal and coronal planes of the volume', async () => {
@@ -309,7 +332,8 @@ describe('viewer', () => {
     for (const s of picked) {
       const { page, log } = await openViewer(s.uid, { waitImage: false });
       await page.waitForFunction(() => window.__lightbox?.state().series.length > 0, null, { timeout: 15000 });
-      const series = await page.evaluate(() => window.__lightbox.state().series.map((x) => x.seriesInstanceUID));
+      // Non-image series (SR, SEG...) are labelled entries, not stacks (checked in the SR export test).
+      const series = await page.evaluate(() => window.__lightbox.state().series.filter((x) => !['SR', 'SEG', 'KO', 'PR', 'RTSTRUCT', 'RTPLAN', 'DOC'].includes(x.modality)).map((x) => x.seriesInstanceUID));
       for (const se of series) {
         const t = await page.evaluate((se) => (window.__lightbox.slots()[0].series?.series === se ? 0 : performance.now()), se);
         await page.click(`.series-item[data-series="${se}"]`);

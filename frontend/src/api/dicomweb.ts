@@ -2,6 +2,8 @@
 import { api } from 'dicomweb-client';
 import { DicomJson, Tag, num, str } from './dicomjson';
 import { HttpError } from './http';
+import { requestFrameEarly } from './frames';
+import { frameAt, isImageModality, planSeries } from '../viewer/plan';
 
 export const DICOMWEB_ROOT = '/dicomweb';
 
@@ -92,8 +94,7 @@ export function thumbnailUrl(study: string, series: string, size = 128): string 
 
 /** The first series with images: skip SR, SEG, KO, PR and other non-image modalities. */
 export function pickInitialSeries<T extends { modality: string }>(series: T[]): T | undefined {
-  const nonImage = new Set(['SR', 'SEG', 'KO', 'PR', 'RTSTRUCT', 'RTPLAN', 'DOC']);
-  return series.find((s) => !nonImage.has(s.modality)) ?? series[0];
+  return series.find((s) => isImageModality(s.modality));
 }
 
 export interface SeriesInfo {
@@ -117,7 +118,7 @@ export function toSeriesInfo(list: DicomJson[]): SeriesInfo[] {
 }
 
 /**
- * Start the study's requests (study, series list, the first series' metadata) while the viewer's code is
+ * Start the study's requests (study, series list, the first series' metadata, then its first image) while the viewer's code is
  * still downloading: they are the critical path to the first image.
  */
 export function warmStudy(studyInstanceUID: string): void {
@@ -126,7 +127,15 @@ export function warmStudy(studyInstanceUID: string): void {
   quiet(
     searchSeries(studyInstanceUID).then((list) => {
       const first = pickInitialSeries(toSeriesInfo(list));
-      if (first) return seriesMetadata(studyInstanceUID, first.seriesInstanceUID);
+      if (!first) return;
+      return seriesMetadata(studyInstanceUID, first.seriesInstanceUID).then((metadata) => {
+        // The image the viewer will show first: ask for it now, the loader takes the answer.
+        const plan = planSeries(metadata);
+        const at = frameAt(plan, plan.startIndex);
+        if (!at) return;
+        const sop = str(plan.instances[at[0]], Tag.SOPInstanceUID);
+        requestFrameEarly(frameUrl(studyInstanceUID, first.seriesInstanceUID, sop, at[1]));
+      });
     }),
   );
 }

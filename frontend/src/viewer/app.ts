@@ -19,6 +19,7 @@ import { describe, MeasurementRecord } from './measurements/serialize';
 import { CT_PRESETS, voiRange } from './presets';
 import type { SeriesInfo } from '../api/dicomweb';
 import { LoadedSeries, loadSeries, wadorsImageId } from './series';
+import { isImageModality, nonImageLabel } from './plan';
 import { Action, actionFor, helpPanel } from './shortcuts';
 import { Slot } from './slot';
 
@@ -211,7 +212,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
       const s = state.slots[i];
       if (s.kind === 'empty' && state.series.length) {
         const shown = new Set(state.slots.map((x) => x.series?.series).filter(Boolean));
-        const next = state.series.find((x) => !shown.has(x.seriesInstanceUID) && (x.imageCount ?? 1) > 0);
+        const next = state.series.find((x) => !shown.has(x.seriesInstanceUID) && isImageModality(x.modality) && (x.imageCount ?? 1) > 0);
         if (next) void showSeriesIn(i, next.seriesInstanceUID);
       }
     }
@@ -220,6 +221,12 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   }
 
   async function showSeriesIn(i: number, seriesUID: string, startAt: 'middle' | 'first' = 'middle'): Promise<void> {
+    const info = state.series.find((x) => x.seriesInstanceUID === seriesUID);
+    if (info && !isImageModality(info.modality)) {
+      // SEG, SR, KO, PR...: nothing to scroll through (a SEG is drawn over its source images by the AI panel).
+      showBanner(`${nonImageLabel(info.modality, info.description)}: this series holds no images to show.`, 'info', 4000);
+      return;
+    }
     if (state.mpr) await exitMpr(state.layout);
     const slot = slotFor(i);
     if (slot.kind === 'stack' && slot.series?.series === seriesUID) return; // already there
@@ -234,9 +241,8 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
       return;
     }
     performance.mark('lb:series-ready');
-    const n = series.imageIds.length;
     // Volumes open on their middle slice (where anatomy is); it also makes prefetch radiate both ways.
-    const start = startAt === 'middle' && series.mpr.ok ? Math.floor(n / 2) : 0;
+    const start = startAt === 'middle' ? series.startIndex : 0;
     await slot.showStack(series, start, () => undefined);
     attachToGroups();
     applyPrimaryTool();
@@ -278,13 +284,27 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   function renderSeriesPanel(): void {
     for (const el of seriesPanel.querySelectorAll('.series-item')) el.remove();
     for (const s of state.series) {
+      const meta = [s.modality, s.seriesNumber !== undefined ? `#${s.seriesNumber}` : '', s.imageCount !== undefined ? `${s.imageCount} ${isImageModality(s.modality) ? 'img' : s.imageCount === 1 ? 'object' : 'objects'}` : ''].filter(Boolean).join(' · ');
+      if (!isImageModality(s.modality)) {
+        // A labelled entry with a badge instead of a thumbnail: no thumbnail request, never loaded as a stack.
+        const label = nonImageLabel(s.modality, s.description);
+        const item = h(
+          'div',
+          { class: 'series-item non-image', 'data-series': s.seriesInstanceUID, 'data-modality': s.modality, 'data-kind': 'non-image', title: `${label}: no images to show${s.modality === 'SEG' ? ' (the AI panel draws segmentations over their source images)' : ''}` },
+          h('div', { class: 'thumb badge', 'aria-hidden': 'true' }, s.modality),
+          h('div', { class: 'series-text' }, h('div', { class: 'series-desc' }, label), h('div', { class: 'series-sub' }, s.description || ''), h('div', { class: 'series-meta' }, meta)),
+        );
+        item.addEventListener('click', () => void showSeriesIn(state.active, s.seriesInstanceUID));
+        seriesPanel.appendChild(item);
+        continue;
+      }
       const img = h('img', { class: 'thumb', alt: '', width: 96, height: 96, 'data-src': thumbnailUrl(state.study, s.seriesInstanceUID) });
       img.addEventListener('error', () => img.classList.add('missing'));
       const item = h(
         'div',
-        { class: 'series-item', draggable: 'true', 'data-series': s.seriesInstanceUID, tabindex: 0, title: 'Click to show, or drag onto a viewport' },
+        { class: 'series-item', draggable: 'true', 'data-series': s.seriesInstanceUID, 'data-modality': s.modality, 'data-kind': 'image', tabindex: 0, title: 'Click to show, or drag onto a viewport' },
         img,
-        h('div', { class: 'series-text' }, h('div', { class: 'series-desc' }, s.description || '(no description)'), h('div', { class: 'series-meta' }, [s.modality, s.seriesNumber !== undefined ? `#${s.seriesNumber}` : '', s.imageCount !== undefined ? `${s.imageCount} img` : ''].filter(Boolean).join(' · '))),
+        h('div', { class: 'series-text' }, h('div', { class: 'series-desc' }, s.description || '(no description)'), h('div', { class: 'series-meta' }, meta)),
       );
       item.addEventListener('click', () => void showSeriesIn(state.mpr ? 0 : state.active, s.seriesInstanceUID));
       item.addEventListener('keydown', (e) => e.key === 'Enter' && void showSeriesIn(state.active, s.seriesInstanceUID));
@@ -522,7 +542,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     engine.resize(true, true);
     await Promise.all(
       Array.from({ length: n }, (_, i) => {
-        const uid = previous?.series[i] ?? (i === 0 ? state.series[0]?.seriesInstanceUID : undefined);
+        const uid = previous?.series[i] ?? (i === 0 ? pickInitialSeries(state.series)?.seriesInstanceUID : undefined);
         return uid ? showSeriesIn(i, uid) : Promise.resolve();
       }),
     );

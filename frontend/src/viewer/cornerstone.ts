@@ -9,10 +9,12 @@ import {
   init as coreInit,
   Enums,
   getShouldUseCPURendering,
+  getWebWorkerManager,
   volumeLoader,
 } from '@cornerstonejs/core';
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
 import * as tools from '@cornerstonejs/tools';
+import { registerFrameLoader } from './frameLoader';
 
 export interface RenderSupport {
   webgl: boolean;
@@ -43,6 +45,34 @@ export const TOOL_CLASSES = [
   tools.CrosshairsTool,
 ];
 
+/**
+ * The DICOM image loader's init, except that its decode workers start only when a frame first needs one
+ * (`ensureDecodeWorkers`): uncompressed frames never do (frameLoader.ts), so opening a CT starts no worker and
+ * compiles no codec while the first image is on its way. (init registers the workers eagerly, and calling it
+ * again later would purge the image cache and registered metadata, hence this interception.)
+ */
+let pendingWorker: Parameters<ReturnType<typeof getWebWorkerManager>['registerWorker']> | undefined;
+function initLoaderWithLazyWorkers(options: Parameters<typeof loaderInit>[0]): void {
+  const manager = getWebWorkerManager();
+  const register = manager.registerWorker;
+  manager.registerWorker = ((...args: Parameters<typeof register>) => {
+    if (args[0] === 'dicomImageLoader') pendingWorker = args;
+    else register.apply(manager, args);
+  }) as typeof register;
+  try {
+    loaderInit(options);
+  } finally {
+    manager.registerWorker = register;
+  }
+}
+
+export function ensureDecodeWorkers(): void {
+  if (!pendingWorker) return;
+  const args = pendingWorker;
+  pendingWorker = undefined;
+  getWebWorkerManager().registerWorker(...args);
+}
+
 export function startCornerstone(): RenderSupport {
   if (started) return started;
   // Cornerstone probes WebGL itself and falls back to CPU rendering (stacks only) where it is missing;
@@ -53,7 +83,9 @@ export function startCornerstone(): RenderSupport {
     : { webgl: true };
   // At least two decode workers (one can stall behind a large compressed frame), more where cores allow.
   const cores = navigator.hardwareConcurrency || 2;
-  loaderInit({ maxWebWorkers: tuning('workers', Math.max(2, Math.min(4, cores - 1))) });
+  initLoaderWithLazyWorkers({ maxWebWorkers: tuning('workers', Math.max(2, Math.min(4, cores - 1))) });
+  // Our wadors: loader: no decode worker for native frames, no byte-by-byte multipart scan (frameLoader.ts).
+  registerFrameLoader(ensureDecodeWorkers);
   volumeLoader.registerUnknownVolumeLoader(cornerstoneStreamingImageVolumeLoader as never);
   volumeLoader.registerVolumeLoader('cornerstoneStreamingImageVolume', cornerstoneStreamingImageVolumeLoader as never);
 

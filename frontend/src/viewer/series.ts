@@ -4,8 +4,8 @@
  */
 import { wadors } from '@cornerstonejs/dicom-image-loader';
 import { frameUrl, seriesMetadata } from '../api/dicomweb';
-import { DicomJson, Tag, num, nums, str } from '../api/dicomjson';
-import { SliceGeometry, sliceOrder, volumeEligibility } from './geometry';
+import { DicomJson, Tag, str } from '../api/dicomjson';
+import { planSeries } from './plan';
 
 export interface LoadedSeries {
   study: string;
@@ -17,18 +17,12 @@ export interface LoadedSeries {
   instanceOf: Map<string, DicomJson>;
   frameOfReferenceUID: string;
   mpr: { ok: boolean; reason?: string };
+  /** The image shown first: the middle slice of a volume (where anatomy is), else the first. */
+  startIndex: number;
   metadataMs: number;
 }
 
-const NON_IMAGE_SOP_PREFIXES = ['1.2.840.10008.5.1.4.1.1.88.', '1.2.840.10008.5.1.4.1.1.66', '1.2.840.10008.5.1.4.1.1.11.', '1.2.840.10008.5.1.4.1.1.104.', '1.2.840.10008.5.1.4.1.1.481.'];
-
-/** Does the instance carry displayable pixels? (SR, SEG, presentation states, PDFs, RT plans do not.) */
-export function hasPixels(ds: DicomJson): boolean {
-  const sopClass = str(ds, Tag.SOPClassUID);
-  if (sopClass === '1.2.840.10008.5.1.4.1.1.481.2') return true; // RT Dose is an image
-  if (NON_IMAGE_SOP_PREFIXES.some((p) => sopClass.startsWith(p))) return false;
-  return num(ds, Tag.Rows) !== undefined;
-}
+export { hasPixels } from './plan';
 
 export function wadorsImageId(study: string, series: string, sop: string, frame: number): string {
   return `wadors:${frameUrl(study, series, sop, frame)}`;
@@ -49,41 +43,30 @@ export function loadSeries(study: string, series: string): Promise<LoadedSeries>
 
 async function fetchSeries(study: string, series: string): Promise<LoadedSeries> {
   const t0 = performance.now();
-  const instances = (await seriesMetadata(study, series)).filter(hasPixels);
-  const geometry: SliceGeometry[] = instances.map((ds) => ({
-    instanceNumber: num(ds, Tag.InstanceNumber),
-    position: nums(ds, Tag.ImagePositionPatient),
-    orientation: nums(ds, Tag.ImageOrientationPatient),
-    rows: num(ds, Tag.Rows),
-    columns: num(ds, Tag.Columns),
-    frames: num(ds, Tag.NumberOfFrames) ?? 1,
-  }));
-  const order = sliceOrder(geometry);
+  const plan = planSeries(await seriesMetadata(study, series));
   const imageIds: string[] = [];
   const instanceOf = new Map<string, DicomJson>();
-  for (const i of order) {
-    const ds = instances[i];
+  plan.instances.forEach((ds, i) => {
     const sop = str(ds, Tag.SOPInstanceUID);
-    const frames = geometry[i].frames ?? 1;
     // Multi-frame: registering frame 1 lets the loader derive every frame's metadata.
     wadors.metaDataManager.add(wadorsImageId(study, series, sop, 1), ds as never);
-    for (let f = 1; f <= frames; f++) {
+    for (let f = 1; f <= plan.frames[i]; f++) {
       const id = wadorsImageId(study, series, sop, f);
       imageIds.push(id);
       instanceOf.set(id, ds);
     }
-  }
-  const first = instances[order[0]];
-  const modality = str(first, Tag.Modality);
+  });
+  const first = plan.instances[0];
   return {
     study,
     series,
-    modality,
+    modality: plan.modality,
     description: str(first, Tag.SeriesDescription),
     imageIds,
     instanceOf,
     frameOfReferenceUID: str(first, Tag.FrameOfReferenceUID),
-    mpr: volumeEligibility(modality, order.map((i) => geometry[i])),
+    mpr: plan.mpr,
+    startIndex: plan.startIndex,
     metadataMs: performance.now() - t0,
   };
 }

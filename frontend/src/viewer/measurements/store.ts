@@ -93,6 +93,8 @@ export class MeasurementStore {
     for (const [uid, t] of this.timers) {
       clearTimeout(t);
       this.timers.delete(uid);
+      // Stats still being recomputed after the last drag (Cornerstone throttles that): wait for them, briefly.
+      for (let i = 0; i < 50 && isStale(csAnnotation.state.getAnnotation(uid)); i++) await new Promise((r) => setTimeout(r, 20));
       const a = csAnnotation.state.getAnnotation(uid) as unknown as AnnotationLike | undefined;
       if (a) await this.save(a);
     }
@@ -114,7 +116,7 @@ export class MeasurementStore {
     this.emit();
   }
 
-  private schedule(a: AnnotationLike, delay: number): void {
+  private schedule(a: AnnotationLike, delay: number, attempt = 0): void {
     if (!a?.annotationUID || !isMeasurementTool(a.metadata.toolName)) return;
     const uid = a.annotationUID;
     clearTimeout(this.timers.get(uid));
@@ -123,6 +125,9 @@ export class MeasurementStore {
       setTimeout(() => {
         this.timers.delete(uid);
         const current = (csAnnotation.state.getAnnotation(uid) as unknown as AnnotationLike | undefined) ?? a;
+        // Handles moved but stats not recomputed yet (the tool does that on a later, throttled render): saving
+        // now would store the stats of an earlier handle position. Try again shortly.
+        if (isStale(current) && attempt < 40) return this.schedule(current, 50, attempt + 1);
         void this.save(current);
       }, delay),
     );
@@ -177,4 +182,9 @@ export class MeasurementStore {
       if (!(e instanceof HttpError && e.status === 404)) this.onError(`Measurement not deleted: ${(e as Error).message}`);
     }
   }
+}
+
+/** Cornerstone marks an annotation `invalidated` when its handles move, until its stats are recomputed. */
+function isStale(a: unknown): boolean {
+  return !!(a as { invalidated?: boolean } | undefined)?.invalidated;
 }
