@@ -200,7 +200,9 @@ def _store_files(paths: list[Path], expected_study_uid: str | None, consume: boo
                  ) -> list[StoreOutcome]:
     outcomes: list[StoreOutcome | None] = [None] * len(paths)
     checked: list[tuple[int, ParsedInstance, str]] = []
-    results = check_files(paths) if parse_in_processes else [check_file(p) for p in paths]
+    # staging files that will be moved are made durable by the parse (in parallel, off this thread)
+    results = check_files(paths, consume) if parse_in_processes else [check_file(p) for p in paths]
+    synced = {n for n, result in enumerate(results) if result.synced}
     for n, result in enumerate(results):
         parsed = result.parsed
         if result.reason:
@@ -224,7 +226,7 @@ def _store_files(paths: list[Path], expected_study_uid: str | None, consume: boo
             continue
         known[parsed.sop_instance_uid] = sha  # the same instance twice in one batch: the first one counts
         to_put.append((n, parsed, sha))
-    staged = _put_all(paths, to_put, consume, outcomes)
+    staged = _put_all(paths, to_put, consume, outcomes, synced)
     storage = get_storage()
     if len(staged) > 1:
         try:
@@ -250,24 +252,28 @@ def _store_files(paths: list[Path], expected_study_uid: str | None, consume: boo
 
 
 def _put_all(paths: list[Path], to_put: list[tuple[int, ParsedInstance, str]], consume: bool,
-             outcomes: list[StoreOutcome | None]) -> list[tuple[int, _Staged]]:
+             outcomes: list[StoreOutcome | None], synced: set[int]) -> list[tuple[int, _Staged]]:
     """Move the checked files into the store together (made durable in parallel, then renamed: a file is in the
-    store before its index row exists, and durable before either). Failures go into ``outcomes``."""
+    store before its index row exists, and durable before either; ``synced``: the positions of files already
+    made durable by their parse). Failures go into ``outcomes``."""
     storage = get_storage()
     sources: list[Path | None] = []
     sizes: list[int] = []
+    durable: list[bool] = []
     for n, parsed, _ in to_put:
         try:
             sizes.append(paths[n].stat().st_size)
             sources.append(paths[n] if consume else _copy_to_staging(paths[n]))
+            durable.append(consume and n in synced)
         except OSError as exc:
             logger.exception("storage failure for %s", paths[n])
             outcomes[n] = _failed(f"The archive could not write the file: {exc.strerror or exc}",
                                   FailureReason.OUT_OF_RESOURCES, parsed)
             sizes.append(0)
             sources.append(None)
+            durable.append(False)
     ready = [(i, src) for i, src in enumerate(sources) if src is not None]
-    keys = storage.put_many([src for _, src in ready])
+    keys = storage.put_many([src for _, src in ready], synced=[durable[i] for i, _ in ready])
     staged: list[tuple[int, _Staged]] = []
     for (i, _src), key in zip(ready, keys, strict=True):
         n, parsed, sha = to_put[i]

@@ -73,7 +73,11 @@ def _parse_headers(block: bytes, index: int) -> dict[str, str]:
 
 
 class _Reader:
-    """A byte buffer refilled from the stream, with an optional limit on the total read."""
+    """The stream's chunks, consumed from ``pos`` in ``buf``, with an optional limit on the total read.
+
+    Part contents are written from the chunks as they come (no concatenation, no copies of the body in Python);
+    only boundary lines and headers that straddle two chunks are joined.
+    """
 
     def __init__(self, stream: Readable, max_bytes: int | None):
         self.stream = stream
@@ -82,20 +86,33 @@ class _Reader:
         self.eof = False
         # A virtual CRLF before the body lets the first delimiter be matched like every other one.
         self.buf = b"\r\n"
+        self.pos = 0
 
-    def fill(self) -> bool:
-        """Append one chunk; False at the end of the stream."""
+    def read_chunk(self) -> bytes:
+        """The next chunk of the stream; b"" at its end."""
         if self.eof:
-            return False
+            return b""
         chunk = self.stream.read(CHUNK)
         if not chunk:
             self.eof = True
-            return False
+            return b""
         self.total += len(chunk)
         if self.max_bytes is not None and self.total > self.max_bytes:
             raise BodyTooLarge(f"The request body is larger than the limit of {self.max_bytes} bytes.")
-        self.buf += chunk
+        return chunk
+
+    def fill(self) -> bool:
+        """Append one chunk to what is left of the buffer; False at the end of the stream."""
+        chunk = self.read_chunk()
+        if not chunk:
+            return False
+        self.buf = self.buf[self.pos:] + chunk if self.pos < len(self.buf) else chunk
+        self.pos = 0
         return True
+
+    @property
+    def left(self) -> int:
+        return len(self.buf) - self.pos
 
 
 def iter_parts(
@@ -112,38 +129,37 @@ def iter_parts(
     """
     delimiter = b"\r\n--" + check_boundary(boundary).encode("ascii")
     reader = _Reader(stream, max_bytes)
-    pos = _find_first(reader, delimiter)
+    _find_first(reader, delimiter)
     index = 0
     while True:
-        pos += len(delimiter)
-        reader.buf = reader.buf[pos:]  # drop what was consumed, so the buffer stays about one chunk long
-        pos = 0
-        while len(reader.buf) - pos < 2 and reader.fill():
+        reader.pos += len(delimiter)
+        while reader.left < 2 and reader.fill():
             pass
-        if reader.buf[pos : pos + 2] == b"--":
+        if reader.buf[reader.pos : reader.pos + 2] == b"--":
             if index == 0:
                 raise MultipartError("The multipart body has no parts.")
             return
-        pos = _skip_padding(reader, pos)
+        _skip_padding(reader)
         index += 1
-        headers, pos = _read_headers(reader, pos, index)
+        headers = _read_headers(reader, index)
         part = Part(index=index, headers=headers)
         fp, part.path = open_staging()
         try:
             with fp:
-                pos = _copy_body(reader, pos, delimiter, fp, part)
+                _copy_body(reader, delimiter, fp, part)
         except BaseException:
             part.path.unlink(missing_ok=True)
             raise
         yield part
 
 
-def _find_first(reader: _Reader, delimiter: bytes) -> int:
-    """Skip the preamble; returns the position of the first delimiter."""
+def _find_first(reader: _Reader, delimiter: bytes) -> None:
+    """Skip the preamble: ``reader.pos`` ends at the first delimiter."""
     while True:
-        pos = reader.buf.find(delimiter)
+        pos = reader.buf.find(delimiter, reader.pos)
         if pos >= 0:
-            return pos
+            reader.pos = pos
+            return
         if reader.total > MAX_HEADER_BYTES and len(reader.buf) > MAX_HEADER_BYTES:
             raise MultipartError("The body does not contain the boundary named in the Content-Type.")
         if not reader.fill():
@@ -152,48 +168,66 @@ def _find_first(reader: _Reader, delimiter: bytes) -> int:
             raise MultipartError("The body does not contain the boundary named in the Content-Type.")
 
 
-def _skip_padding(reader: _Reader, pos: int) -> int:
-    """After a delimiter: optional linear white space, then CRLF. Returns the position of that CRLF."""
+def _skip_padding(reader: _Reader) -> None:
+    """After a delimiter: optional linear white space, then CRLF. ``reader.pos`` ends at that CRLF."""
     while True:
-        end = reader.buf.find(b"\r\n", pos)
+        end = reader.buf.find(b"\r\n", reader.pos)
         if end >= 0:
-            if reader.buf[pos:end].strip(b" \t"):
+            if reader.buf[reader.pos:end].strip(b" \t"):
                 raise MultipartError("A boundary line is followed by unexpected characters (wrong boundary?).")
-            return end
-        if len(reader.buf) - pos > 1024 or not reader.fill():
+            reader.pos = end
+            return
+        if reader.left > 1024 or not reader.fill():
             raise MultipartError("A boundary line is not terminated by CRLF: the body is truncated or malformed.")
 
 
-def _read_headers(reader: _Reader, pos: int, index: int) -> tuple[dict[str, str], int]:
-    """``pos`` is at the CRLF that ends the boundary line; returns the headers and where the content starts."""
+def _read_headers(reader: _Reader, index: int) -> dict[str, str]:
+    """``reader.pos`` is at the CRLF that ends the boundary line; it ends where the content starts."""
     while True:
-        end = reader.buf.find(b"\r\n\r\n", pos)
+        end = reader.buf.find(b"\r\n\r\n", reader.pos)
         if end >= 0:
-            headers = _parse_headers(reader.buf[pos + 2 : end], index)
-            return headers, end + 4
-        if len(reader.buf) - pos > MAX_HEADER_BYTES:
+            headers = _parse_headers(reader.buf[reader.pos + 2 : end], index)
+            reader.pos = end + 4
+            return headers
+        if reader.left > MAX_HEADER_BYTES:
             raise MultipartError(f"The headers of part {index} are longer than {MAX_HEADER_BYTES} bytes.")
         if not reader.fill():
             raise MultipartError(f"Part {index} ends inside its headers: the body is truncated.")
 
 
-def _copy_body(reader: _Reader, pos: int, delimiter: bytes, fp: BinaryIO, part: Part) -> int:
-    """Write the content up to the next delimiter; returns the delimiter's position in the buffer."""
-    keep = len(delimiter) - 1  # a delimiter may straddle two chunks
+def _copy_body(reader: _Reader, delimiter: bytes, fp: BinaryIO, part: Part) -> None:
+    """Write the content up to the next delimiter, where ``reader.pos`` ends.
+
+    The content is written from the chunks themselves. A delimiter may straddle two chunks: the last
+    ``len(delimiter) - 1`` bytes of a chunk are held back until the start of the next one shows whether a
+    delimiter begins among them (only then are the two joined)."""
+    keep = len(delimiter) - 1
+    buf, pos = reader.buf, reader.pos
     while True:
-        found = reader.buf.find(delimiter, pos)
+        found = buf.find(delimiter, pos)
         if found >= 0:
-            fp.write(memoryview(reader.buf)[pos:found])
-            part.size += found - pos
-            return found
-        safe = max(pos, len(reader.buf) - keep)
+            if found > pos:
+                fp.write(memoryview(buf)[pos:found])
+                part.size += found - pos
+            reader.buf, reader.pos = buf, found
+            return
+        safe = max(pos, len(buf) - keep)
         if safe > pos:
-            fp.write(memoryview(reader.buf)[pos:safe])
+            fp.write(memoryview(buf)[pos:safe])
             part.size += safe - pos
-        reader.buf = reader.buf[safe:]
-        pos = 0
-        if not reader.fill():
+        tail = buf[safe:]
+        chunk = reader.read_chunk()
+        if not chunk:
+            reader.buf, reader.pos = tail, 0
             raise MultipartError(
                 f"Part {part.index} is not followed by a boundary: the body is truncated or the closing "
                 "boundary is missing."
             )
+        if tail and (len(chunk) < keep or delimiter in tail + chunk[:keep]):
+            buf = tail + chunk  # a delimiter (or too little to tell) across the two: join them
+        else:
+            if tail:
+                fp.write(tail)
+                part.size += len(tail)
+            buf = chunk
+        pos = 0

@@ -8,6 +8,8 @@ at most 4; 0 parses in the calling thread). The content hash is computed in the 
 hot in the page cache. Files are read by path: nothing large crosses the process boundary.
 
 STOW-RS starts checking each part as soon as it is staged (:func:`check_soon`), so parsing overlaps the upload.
+A staging file that is to be moved into the store is also made durable there (``sync``: ``fsync`` once it has
+parsed), so that by the time its request has been read, its files only need renaming.
 
 Anything wrong with the pool (cannot start, a process died) falls back to parsing in the calling thread, so an
 instance is never refused because of the pool.
@@ -44,16 +46,21 @@ class Checked:
     reason: str = ""
     code: int = 0
     unreadable: bool = False  # an OSError reading the file (a storage problem, not a bad instance)
+    synced: bool = False  # the file's content is durable (fsync done after it was parsed)
 
 
-def check_file(path: str | os.PathLike) -> Checked:
-    """Parse, check and hash one file (in whichever process runs it)."""
+def check_file(path: str | os.PathLike, sync: bool = False) -> Checked:
+    """Parse, check and hash one file (in whichever process runs it); ``sync``: then ``fsync`` it, when it
+    can be stored."""
     try:
         parsed = parse_file(path)
     except DicomError as exc:
         return Checked(reason=exc.reason, code=int(exc.code))
     try:
-        return Checked(parsed=parsed, sha=dataset_sha256(path))
+        sha = dataset_sha256(path)
+        if sync:
+            fsync_path(path)
+        return Checked(parsed=parsed, sha=sha, synced=sync)
     except OSError as exc:
         return Checked(parsed=parsed, reason=f"The file cannot be read: {exc.strerror or exc}",
                        code=int(FailureReason.PROCESSING_FAILURE), unreadable=True)
@@ -84,15 +91,23 @@ def _executor() -> ProcessPoolExecutor | None:
         return _pool
 
 
+def fsync_path(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def check_soon(path: Path) -> None:
-    """Start checking a finished staging file now, while the rest of its request is still arriving;
-    :func:`check_files` picks the result up. Whoever calls this must later pass the path to :func:`check_files`
-    or :func:`forget`."""
+    """Start checking a finished staging file now, while the rest of its request is still arriving, and make
+    it durable when it can be stored (``sync``); :func:`check_files` picks the result up. Whoever calls this
+    must later pass the path to :func:`check_files` or :func:`forget`."""
     pool = _executor()
     if pool is None:
         return
     try:
-        future = pool.submit(check_file, str(path))
+        future = pool.submit(check_file, str(path), True)
     except (BrokenProcessPool, RuntimeError):
         return
     with _lock:
@@ -118,29 +133,30 @@ def forget(path: Path) -> None:
         future.cancel()
 
 
-def check_files(paths: list[Path]) -> list[Checked]:
-    """:func:`check_file` for each path, in order, spread over the parse processes when there are some."""
+def check_files(paths: list[Path], sync: bool = False) -> list[Checked]:
+    """:func:`check_file` for each path, in order, spread over the parse processes when there are some.
+    Results of :func:`check_soon` are used where there are some (those files are synced whatever ``sync``)."""
     pool = _executor()
     if pool is None or not paths:
-        return [check_file(p) for p in paths]
+        return [check_file(p, sync) for p in paths]
     try:
         keys = [_identity(p) for p in paths]
         with _lock:
             early = [_early.pop(key, None) for key in keys]
-        futures: list[Future] = [f or pool.submit(check_file, str(p)) for p, f in zip(paths, early, strict=True)]
+        futures: list[Future] = [f or pool.submit(check_file, str(p), sync) for p, f in zip(paths, early, strict=True)]
     except (BrokenProcessPool, RuntimeError):
         _reset(pool)
-        return [check_file(p) for p in paths]
+        return [check_file(p, sync) for p in paths]
     out = []
     for path, future in zip(paths, futures, strict=True):
         try:
             out.append(future.result())
         except BrokenProcessPool:
             _reset(pool)
-            out.append(check_file(path))
+            out.append(check_file(path, sync))
         except Exception:  # pickling or an unexpected failure in the child: do it here, with the same rules
             logger.exception("parse process failed on %s; parsing in this thread", path)
-            out.append(check_file(path))
+            out.append(check_file(path, sync))
     return out
 
 

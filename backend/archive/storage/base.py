@@ -16,9 +16,10 @@ class Storage(ABC):
     def put(self, src: Path) -> str:
         """Take a finished file from :meth:`staging_dir` (consumed) and return its new key. Atomic."""
 
-    def put_many(self, sources: list[Path]) -> list[str | OSError]:
-        """:meth:`put` for several files: each one's key, or the error that kept it out. Backends that can
-        make files durable together (the local disk: fsync in parallel) override it."""
+    def put_many(self, sources: list[Path], synced: list[bool] | None = None) -> list[str | OSError]:
+        """:meth:`put` for several files: each one's key, or the error that kept it out. ``synced``: which
+        sources were already made durable (``fsync``) by the caller. Backends that can make files durable
+        together (the local disk: fsync in parallel) override it."""
         keys: list[str | OSError] = []
         for src in sources:
             try:
@@ -57,8 +58,11 @@ class Storage(ABC):
 
     def new_staging_file(self, suffix: str = ".part") -> tuple[BinaryIO, Path]:
         directory = self.staging_dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=directory, suffix=suffix)
+        try:
+            fd, name = tempfile.mkstemp(dir=directory, suffix=suffix)
+        except FileNotFoundError:  # the first one (or the folder was removed): make the folder
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=directory, suffix=suffix)
         return os.fdopen(fd, "wb"), Path(name)
 
     @staticmethod

@@ -27,6 +27,7 @@ class LocalStorage(Storage):
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root or lightbox_setting("STORAGE_ROOT")).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._made: set[Path] = set()  # store folders known to exist (bounded: 65,536 at most)
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -38,30 +39,44 @@ class LocalStorage(Storage):
         return self.root / ".staging"
 
     def put(self, src: Path) -> str:
-        key = self.new_key()
-        dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         _fsync(src)
-        os.replace(src, dest)
-        return key
+        return self._move_in(src)
 
-    def put_many(self, sources: list[Path]) -> list[str | OSError]:
-        """Every file made durable first (in parallel), then each renamed into place: never visible unsynced."""
-        if len(sources) < 2:
-            return super().put_many(sources)
-        synced = [_SYNC_THREADS.submit(_fsync, src) for src in sources]
+    def put_many(self, sources: list[Path], synced: list[bool] | None = None) -> list[str | OSError]:
+        """Every file made durable first (in parallel; not again when ``synced``), then each renamed into
+        place: never visible unsynced."""
+        synced = synced or [False] * len(sources)
+        unsynced = [src for src, done in zip(sources, synced, strict=True) if not done]
+        syncs = {}
+        if len(unsynced) > 1:
+            syncs = {src: _SYNC_THREADS.submit(_fsync, src) for src in unsynced}
         keys: list[str | OSError] = []
-        for src, future in zip(sources, synced, strict=True):
+        for src, done in zip(sources, synced, strict=True):
             try:
-                future.result()
-                key = self.new_key()
-                dest = self._path(key)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, dest)
-                keys.append(key)
+                if src in syncs:
+                    syncs[src].result()
+                elif not done:
+                    _fsync(src)
+                keys.append(self._move_in(src))
             except OSError as exc:
                 keys.append(exc)
         return keys
+
+    def _move_in(self, src: Path) -> str:
+        """Rename a durable staging file to a new server-chosen key (its folders made once per process)."""
+        key = self.new_key()
+        dest = self.root / key  # new_key() is hex digits and slashes: nothing to resolve
+        if dest.parent not in self._made:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(dest.parent)
+        try:
+            os.replace(src, dest)
+        except FileNotFoundError:  # the folder was removed behind our back: make it again
+            if not os.path.exists(src):
+                raise
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest)
+        return key
 
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")

@@ -1,0 +1,83 @@
+"""LocalStorage.put_many and the parse pool's sync: every stored file is made durable exactly once, before it
+is renamed into the store; a bad part is never synced or stored."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from archive import parse_pool
+from archive.storage import local
+from archive.storage.local import LocalStorage
+from tests.dicomgen import make_ct_series
+
+
+@pytest.fixture
+def synced_paths(monkeypatch) -> list[str]:
+    seen: list[str] = []
+    real = local._fsync
+
+    def spy(path):
+        seen.append(str(path))
+        real(path)
+
+    monkeypatch.setattr(local, "_fsync", spy)
+    return seen
+
+
+def _staged(store: LocalStorage, n: int) -> list[Path]:
+    out = []
+    for i in range(n):
+        fp, path = store.new_staging_file()
+        with fp:
+            fp.write(f"file {i}".encode())
+        out.append(path)
+    return out
+
+
+def test_files_synced_by_their_parse_are_not_synced_again(tmp_path, synced_paths):
+    store = LocalStorage(tmp_path / "store")
+    sources = _staged(store, 4)
+    keys = store.put_many(sources, synced=[True, False, True, False])
+    assert sorted(synced_paths) == sorted(str(p) for p in (sources[1], sources[3]))
+    for i, key in enumerate(keys):
+        assert store.local_path(key).read_bytes() == f"file {i}".encode()
+        assert not sources[i].exists()
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_without_flags_every_file_is_synced_before_its_rename(tmp_path, synced_paths, n):
+    store = LocalStorage(tmp_path / "store")
+    sources = _staged(store, n)
+    keys = store.put_many(sources)
+    assert sorted(synced_paths) == sorted(map(str, sources)) and len(keys) == n
+    assert all(isinstance(k, str) for k in keys)
+
+
+def test_a_missing_source_fails_alone_and_removed_folders_are_made_again(tmp_path):
+    store = LocalStorage(tmp_path / "store")
+    good, gone = _staged(store, 2)
+    gone.unlink()
+    first, missing = store.put_many([good, gone], synced=[True, True])
+    assert isinstance(first, str) and isinstance(missing, OSError)
+    # a folder removed behind the store's back (the store remembers the folders it made)
+    store.local_path(first).unlink()
+    store.local_path(first).parent.rmdir()
+    store._made.add(store.local_path(first).parent)
+    (again,) = _staged(store, 1)
+    key = store.put(again)
+    assert store.local_path(key).read_bytes() == b"file 0"
+
+
+def test_check_file_syncs_only_files_that_can_be_stored(tmp_path, monkeypatch):
+    synced: list[str] = []
+    monkeypatch.setattr(parse_pool, "fsync_path", lambda p: synced.append(str(p)))
+    good = make_ct_series(tmp_path / "ct", slices=1, size=16)[0]
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(b"not dicom" * 50)
+    ok = parse_pool.check_file(good, True)
+    refused = parse_pool.check_file(bad, True)
+    assert ok.parsed is not None and ok.synced and ok.sha
+    assert refused.reason and not refused.synced
+    assert parse_pool.check_file(good).synced is False
+    assert synced == [str(good)]
