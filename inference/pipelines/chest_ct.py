@@ -438,7 +438,11 @@ class _Job:
                 block[self.refined[k0:k1]] = pipe.nodule_label
             self.done_source = k1
             self.emit_labels(k0, k1)
-            self.timings.setdefault("first_partial", time.perf_counter() - self.t_start)
+            if "first_partial" not in self.timings:  # where the wait for the first overlay went
+                self.timings["first_partial"] = time.perf_counter() - self.t_start
+                self.timings["first_slab_read"] = self.timings["read_resample"]
+                self.timings["first_slab_network"] = self.timings["network"]
+                self.timings["first_slab_to_source"] = self.timings["to_source"] + time.perf_counter() - t
         self.timings["to_source"] += time.perf_counter() - t
         # Candidate search after the slab is on its way to the viewers: it only feeds detect().
         if pipe.refiner is not None and pipe.blob_params is not None:
