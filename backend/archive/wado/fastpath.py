@@ -21,6 +21,7 @@ Changes made by another process (``manage.py``, another web worker) reach this o
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import os
@@ -37,6 +38,7 @@ from django.conf import settings
 from django.contrib.auth import get_user, get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_out
+from django.core.signals import setting_changed
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http.request import split_domain_port, validate_host
 from rest_framework.authtoken.models import Token
@@ -188,7 +190,13 @@ def _allowed_hosts() -> list[str]:
 
 
 def _security_headers(scheme: str) -> list[tuple[bytes, bytes]]:
-    """The headers SecurityMiddleware and XFrameOptionsMiddleware add, from the same settings."""
+    """The headers SecurityMiddleware and XFrameOptionsMiddleware add, from the same settings (computed once per
+    scheme; a copy, since callers extend it)."""
+    return list(_security_headers_for(scheme))
+
+
+@functools.lru_cache(maxsize=4)
+def _security_headers_for(scheme: str) -> tuple[tuple[bytes, bytes], ...]:
     out = []
     if scheme == "https" and getattr(settings, "SECURE_HSTS_SECONDS", 0):
         value = f"max-age={settings.SECURE_HSTS_SECONDS}"
@@ -204,7 +212,11 @@ def _security_headers(scheme: str) -> list[tuple[bytes, bytes]]:
         out.append((b"referrer-policy", (policy if isinstance(policy, str) else ",".join(policy)).encode()))
     if coop := getattr(settings, "SECURE_CROSS_ORIGIN_OPENER_POLICY", "same-origin"):
         out.append((b"cross-origin-opener-policy", coop.encode()))
-    return out
+    return tuple(out)
+
+
+setting_changed.connect(lambda **_kwargs: _security_headers_for.cache_clear(), weak=False,
+                        dispatch_uid="wado-fast-security-headers")
 
 
 def _cookie(headers: dict[bytes, bytes], name: str) -> str:
