@@ -3,7 +3,8 @@
 Order of work, so that nothing is ever half-stored: parse and check the whole file; move it into the store
 (atomic rename); index it in one transaction; if indexing fails, remove the file again. A SOP Instance UID
 sent twice with the same bytes is a success; with different bytes it is refused as a duplicate
-(0111H) and the first copy is kept.
+(0111H) and the first copy is kept. The bytes are compared when that happens (``dicom.digest``): no hash is
+computed for every instance; rows indexed with a SHA-256 (``Instance.sha256``) are compared by it.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
@@ -19,6 +21,7 @@ from events.bus import publish
 from events.names import Event
 
 from .dicom import DicomError, FailureReason, ParsedInstance
+from .dicom.digest import dataset_sha256_of, same_dataset
 from .models import Instance, Patient, Series, Study
 from .parse_pool import check_file, check_files
 from .signals import instances_stored
@@ -54,9 +57,28 @@ def _failed(reason: str, code: int, parsed: ParsedInstance | None = None) -> Sto
     return outcome
 
 
-def _duplicate_outcome(parsed: ParsedInstance, sha: str) -> StoreOutcome | None:
-    held = Instance.objects.filter(sop_instance_uid=parsed.sop_instance_uid).values_list("sha256", flat=True).first()
-    return None if held is None else _same_or_conflict(parsed, sha, held)
+def _duplicate_outcome(parsed: ParsedInstance, key: str) -> StoreOutcome | None:
+    """The outcome for a file stored under ``key`` whose SOP Instance UID turned out to be held already."""
+    held = Instance.objects.filter(sop_instance_uid=parsed.sop_instance_uid).values_list(
+        "sha256", "storage_key").first()
+    if held is None:
+        return None
+    storage = get_storage()
+    with storage.open(key) as new:
+        return _same_or_conflict(parsed, _same_as_held(new, *held))
+
+
+def _same_as_held(new: BinaryIO, held_sha: str, held_key: str) -> bool:
+    """Whether ``new`` holds the data set of an indexed instance: by its SHA-256 when it was indexed with one,
+    else by comparing the stored file."""
+    if held_sha:
+        return dataset_sha256_of(new) == held_sha
+    try:
+        with get_storage().open(held_key) as held:
+            return same_dataset(new, held)
+    except OSError:  # the held file is gone: it cannot be shown to be the same
+        logger.exception("cannot read stored instance %s to compare a re-sent copy", held_key)
+        return False
 
 
 def _rows(parsed: ParsedInstance) -> tuple[Study, Series, bool]:
@@ -81,8 +103,9 @@ def _rows(parsed: ParsedInstance) -> tuple[Study, Series, bool]:
     return study, series, series_created
 
 
-def _instance_row(series: Series, parsed: ParsedInstance, key: str, size: int, sha: str) -> Instance:
-    return Instance(series=series, storage_key=key, file_size=size, sha256=sha, metadata=parsed.metadata_json,
+def _instance_row(series: Series, parsed: ParsedInstance, key: str, size: int) -> Instance:
+    # sha256 is left empty: a re-sent copy is compared with the stored file (dicom.digest)
+    return Instance(series=series, storage_key=key, file_size=size, sha256="", metadata=parsed.metadata_json,
                     frame_index=parsed.frame_index, **parsed.instance)
 
 
@@ -103,9 +126,9 @@ def _count(study: Study, series: Series, added: int, series_created: bool, modal
     Study.objects.filter(pk=study.pk).update(**study_update)
 
 
-def _index(parsed: ParsedInstance, key: str, size: int, sha: str) -> None:
+def _index(parsed: ParsedInstance, key: str, size: int) -> None:
     study, series, series_created = _rows(parsed)
-    _instance_row(series, parsed, key, size, sha).save(force_insert=True)
+    _instance_row(series, parsed, key, size).save(force_insert=True)
     _count(study, series, 1, series_created, {parsed.series["modality"]})
 
 
@@ -116,7 +139,6 @@ class _Staged:
     parsed: ParsedInstance
     key: str
     size: int
-    sha: str
 
 
 def _index_batch(staged: list[_Staged]) -> None:
@@ -128,7 +150,7 @@ def _index_batch(staged: list[_Staged]) -> None:
         study, series, series_created = _rows(items[0].parsed)
         if any(item.parsed.study_instance_uid != study.study_instance_uid for item in items):
             raise DicomError("A series is spread over several studies.", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
-        Instance.objects.bulk_create([_instance_row(series, i.parsed, i.key, i.size, i.sha) for i in items])
+        Instance.objects.bulk_create([_instance_row(series, i.parsed, i.key, i.size) for i in items])
         _count(study, series, len(items), series_created, {i.parsed.series["modality"] for i in items})
 
 
@@ -137,10 +159,13 @@ def _index_one(item: _Staged) -> StoreOutcome:
     parsed = item.parsed
     try:
         with transaction.atomic():
-            _index(parsed, item.key, item.size, item.sha)
+            _index(parsed, item.key, item.size)
     except IntegrityError:
-        get_storage().delete(item.key)
-        return _duplicate_outcome(parsed, item.sha) or _failed(
+        try:
+            outcome = _duplicate_outcome(parsed, item.key)
+        finally:
+            get_storage().delete(item.key)
+        return outcome or _failed(
             "The index refused the instance (a concurrent store of the same UIDs).",
             FailureReason.PROCESSING_FAILURE,
             parsed,
@@ -199,7 +224,7 @@ def store_files(paths: list[str | Path], *, expected_study_uid: str | None = Non
 def _store_files(paths: list[Path], expected_study_uid: str | None, consume: bool, parse_in_processes: bool,
                  ) -> list[StoreOutcome]:
     outcomes: list[StoreOutcome | None] = [None] * len(paths)
-    checked: list[tuple[int, ParsedInstance, str]] = []
+    checked: list[tuple[int, ParsedInstance]] = []
     # staging files that will be moved are made durable by the parse (in parallel, off this thread)
     results = check_files(paths, consume) if parse_in_processes else [check_file(p) for p in paths]
     synced = {n for n, result in enumerate(results) if result.synced}
@@ -214,18 +239,23 @@ def _store_files(paths: list[Path], expected_study_uid: str | None, consume: boo
                 parsed,
             )
         else:
-            checked.append((n, parsed, result.sha))
-    known = dict(
-        Instance.objects.filter(sop_instance_uid__in=[parsed.sop_instance_uid for _, parsed, _ in checked])
-        .values_list("sop_instance_uid", "sha256")
-    )
-    to_put: list[tuple[int, ParsedInstance, str]] = []
-    for n, parsed, sha in checked:
-        if (held := known.get(parsed.sop_instance_uid)) is not None:
-            outcomes[n] = _same_or_conflict(parsed, sha, held)
-            continue
-        known[parsed.sop_instance_uid] = sha  # the same instance twice in one batch: the first one counts
-        to_put.append((n, parsed, sha))
+            checked.append((n, parsed))
+    known = {uid: (sha, key) for uid, sha, key in Instance.objects.filter(
+        sop_instance_uid__in=[parsed.sop_instance_uid for _, parsed in checked]
+    ).values_list("sop_instance_uid", "sha256", "storage_key")}
+    first: dict[str, int] = {}  # the same instance twice in one batch: the first one counts
+    to_put: list[tuple[int, ParsedInstance]] = []
+    for n, parsed in checked:
+        uid = parsed.sop_instance_uid
+        if (held := known.get(uid)) is not None:
+            with open(paths[n], "rb") as new:
+                outcomes[n] = _same_or_conflict(parsed, _same_as_held(new, *held))
+        elif uid in first:
+            with open(paths[n], "rb") as new, open(paths[first[uid]], "rb") as earlier:
+                outcomes[n] = _same_or_conflict(parsed, same_dataset(new, earlier))
+        else:
+            first[uid] = n
+            to_put.append((n, parsed))
     staged = _put_all(paths, to_put, consume, outcomes, synced)
     storage = get_storage()
     if len(staged) > 1:
@@ -251,7 +281,7 @@ def _store_files(paths: list[Path], expected_study_uid: str | None, consume: boo
     return outcomes  # type: ignore[return-value]
 
 
-def _put_all(paths: list[Path], to_put: list[tuple[int, ParsedInstance, str]], consume: bool,
+def _put_all(paths: list[Path], to_put: list[tuple[int, ParsedInstance]], consume: bool,
              outcomes: list[StoreOutcome | None], synced: set[int]) -> list[tuple[int, _Staged]]:
     """Move the checked files into the store together (made durable in parallel, then renamed: a file is in the
     store before its index row exists, and durable before either; ``synced``: the positions of files already
@@ -260,7 +290,7 @@ def _put_all(paths: list[Path], to_put: list[tuple[int, ParsedInstance, str]], c
     sources: list[Path | None] = []
     sizes: list[int] = []
     durable: list[bool] = []
-    for n, parsed, _ in to_put:
+    for n, parsed in to_put:
         try:
             sizes.append(paths[n].stat().st_size)
             sources.append(paths[n] if consume else _copy_to_staging(paths[n]))
@@ -276,18 +306,18 @@ def _put_all(paths: list[Path], to_put: list[tuple[int, ParsedInstance, str]], c
     keys = storage.put_many([src for _, src in ready], synced=[durable[i] for i, _ in ready])
     staged: list[tuple[int, _Staged]] = []
     for (i, _src), key in zip(ready, keys, strict=True):
-        n, parsed, sha = to_put[i]
+        n, parsed = to_put[i]
         if isinstance(key, OSError):
             logger.error("storage failure for %s: %s", paths[n], key)
             outcomes[n] = _failed(f"The archive could not write the file: {key.strerror or key}",
                                   FailureReason.OUT_OF_RESOURCES, parsed)
             continue
-        staged.append((n, _Staged(parsed, key, sizes[i], sha)))
+        staged.append((n, _Staged(parsed, key, sizes[i])))
     return staged
 
 
-def _same_or_conflict(parsed: ParsedInstance, sha: str, held_sha: str) -> StoreOutcome:
-    if held_sha == sha:
+def _same_or_conflict(parsed: ParsedInstance, same: bool) -> StoreOutcome:
+    if same:
         return StoreOutcome(
             status="duplicate",
             sop_class_uid=parsed.instance["sop_class_uid"],

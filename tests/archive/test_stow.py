@@ -318,3 +318,46 @@ def test_technologist_can_store_into_a_named_study(live_server_proc, tmp_path):
     # ...but storing does not let the technologist read the study back
     r = live_server_proc.session("technologist").get(f"{live_server_proc.dicomweb}/studies/{uid}/metadata", timeout=10)
     assert r.status_code == 403
+
+
+def test_the_same_instance_twice_in_one_request_is_compared_byte_for_byte(live_server_proc, tmp_path):
+    """No hash per instance: a repeated SOP Instance UID is compared with the first copy's bytes."""
+    path = _series(tmp_path, 1)[0]
+    ds = pydicom.dcmread(path)
+    other_meta = tmp_path / "other-meta.dcm"  # another sender: other Implementation Class UID, same data set
+    ds.file_meta.ImplementationClassUID = "1.2.3.4.5.6.7"
+    ds.file_meta.ImplementationVersionName = "OTHER_SENDER"
+    ds.save_as(other_meta, enforce_file_format=True)
+    changed = tmp_path / "changed.dcm"
+    ds.InstitutionName = "Somewhere Else"
+    ds.save_as(changed, enforce_file_format=True)
+    before = stored_files(live_server_proc)
+    r = _post(live_server_proc, *multipart([path.read_bytes(), other_meta.read_bytes(), changed.read_bytes()]))
+    assert r.status_code == 202, r.text
+    assert _stored(r) == [ds.SOPInstanceUID, ds.SOPInstanceUID]  # the first copy, then the same data set
+    assert _failures(r) == {ds.SOPInstanceUID: 0x0111}  # the third: same UID, other bytes
+    assert len(stored_files(live_server_proc) - before) == 1
+    # and once stored: the other sender's copy is the same instance, the changed one conflicts
+    again = _post(live_server_proc, *multipart([other_meta.read_bytes()]))
+    assert again.status_code == 200 and _stored(again) == [ds.SOPInstanceUID]
+    assert _post(live_server_proc, *multipart([changed.read_bytes()])).status_code == 409
+    assert len(stored_files(live_server_proc) - before) == 1
+    assert staging_files(live_server_proc) == []
+
+
+def test_rows_indexed_with_a_hash_are_still_compared_by_it(live_server_proc, tmp_path):
+    """Instances indexed before the byte comparison carry the SHA-256 of their data set: a re-sent copy is
+    compared with that hash (here set by hand: right for one instance, wrong for another)."""
+    from archive.dicom.digest import dataset_sha256
+
+    same, other = _series(tmp_path, 2)
+    body, content_type = multipart([same.read_bytes(), other.read_bytes()])
+    assert _post(live_server_proc, body, content_type).status_code == 200
+    uid_same, uid_other = (str(pydicom.dcmread(p).SOPInstanceUID) for p in (same, other))
+    live_server_proc.manage("shell", "-c", (
+        "from archive.models import Instance; "
+        f"Instance.objects.filter(sop_instance_uid={uid_same!r}).update(sha256={dataset_sha256(same)!r}); "
+        f"Instance.objects.filter(sop_instance_uid={uid_other!r}).update(sha256={'0' * 64!r})"))
+    r = _post(live_server_proc, body, content_type)
+    assert r.status_code == 202, r.text
+    assert _stored(r) == [uid_same] and _failures(r) == {uid_other: 0x0111}
