@@ -184,6 +184,34 @@ describe('viewer', () => {
     assert.equal(m.cached, 300);
     assert.ok(await page.locator('.slot[data-slot="0"] .load-progress').isHidden());
     console.log(`# CT: first image ${m.firstImageMs.toFixed(0)} ms, all 300 slices ${m.allLoadedMs.toFixed(0)} ms after viewer start`);
+
+    // Once loaded, scrolling through every slice never shows a blank frame and asks the network for nothing.
+    const scroll = await page.evaluate(async () => {
+      const vp = window.__lightbox.slots()[0].stackViewport();
+      const canvas = window.__lightbox.canvas(0);
+      const ctx = canvas.getContext('2d');
+      const frameRequests = () => performance.getEntriesByType('resource').filter((e) => e.name.includes('/frames/')).length;
+      const before = frameRequests();
+      const blank = [];
+      const n = vp.getImageIds().length;
+      for (let i = 0; i < n; i++) {
+        await vp.setImageIdIndex(i);
+        // The very next frame must show it: a slice still loading would be drawn blank (or not at all).
+        await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+        const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        let lit = 0;
+        let seen = 0;
+        for (let k = 0; k < d.length; k += 4 * 53) {
+          seen++;
+          if (d[k] > 8 || d[k + 1] > 8 || d[k + 2] > 8) lit++;
+        }
+        if (vp.getCurrentImageIdIndex() !== i || lit / seen < 0.02) blank.push(i);
+      }
+      return { n, blank, newFrameRequests: frameRequests() - before };
+    });
+    assert.equal(scroll.n, 300);
+    assert.deepEqual(scroll.blank, [], `slices shown blank while scrolling: ${scroll.blank.join(', ')}`);
+    assert.equal(scroll.newFrameRequests, 0, 'scrolling a loaded series fetches nothing');
     await page.close();
   });
 
