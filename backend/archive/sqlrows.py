@@ -8,7 +8,10 @@ column passed through the converters Django applies (dates stored as text on SQL
 from __future__ import annotations
 
 import functools
+import sqlite3
+import time
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.db import connections
@@ -46,7 +49,38 @@ def select_list(cols: dict[str, Column], paths: Iterable[str]) -> tuple[str, tup
     return ", ".join(c.sql for c in chosen), paths, tuple(c.converters for c in chosen)
 
 
+class Inline:
+    """A read-only SQLite connection for reads made on the event loop (``archive.direct``), with a time budget:
+    a statement still running when the budget is spent is interrupted (``sqlite3.OperationalError``), and the
+    caller answers from a worker thread instead. Only SQLite: its reads are CPU work in this process."""
+
+    def __init__(self, alias: str, connection, budget_s: float) -> None:
+        self.alias, self.connection = alias, connection
+        self.deadline = time.perf_counter() + budget_s
+        connection.set_progress_handler(self._over_budget, 1000)  # checked every 1000 SQLite VM steps
+
+    def _over_budget(self) -> int:
+        return 1 if time.perf_counter() > self.deadline else 0
+
+    def fetch(self, sql: str, params: Sequence) -> list[tuple]:
+        from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
+
+        if self._over_budget():
+            raise sqlite3.OperationalError("interrupted: the inline budget is spent")
+        cursor = self.connection.execute(FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%"), tuple(params))
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+
+inline: ContextVar[Inline | None] = ContextVar("archive_sqlrows_inline", default=None)
+
+
 def fetch(alias: str, sql: str, params: Sequence) -> list[tuple]:
+    reader = inline.get()
+    if reader is not None and reader.alias == alias:
+        return reader.fetch(sql, params)
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

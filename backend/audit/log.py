@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from django.core.cache import cache
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import close_old_connections, connections, router, transaction
 from django.utils import timezone
 
@@ -115,6 +116,8 @@ def _write(events: list[Event]) -> None:
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             cursor.executemany(_insert_sql(connection), [_db_row(e, connection) for e in events])
         return
+    except SynchronousOnlyOperation:
+        raise  # called on an event loop (archive.direct's inline reads): the caller retries in a thread
     except Exception:
         if len(events) == 1:
             _write_one(events[0], alias)

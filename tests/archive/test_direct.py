@@ -222,3 +222,32 @@ def test_paths_outside_the_routes_still_work(live_server_proc, study: dict, tmp_
     direct = http.get(missing, timeout=10)
     assert direct.status_code == 404
     _same_answer(direct, browser.get(missing, timeout=10))
+
+
+def test_searches_over_the_inline_budget_are_answered_from_a_thread(tmp_path):
+    """On SQLite a study search runs on the event loop within a time budget (archive.direct._run_inline); with
+    no budget at all every such search is interrupted and answered from a worker thread, the same answer, and
+    audited once."""
+    from tests.livesrv import make_live_server
+
+    server = make_live_server(tmp_path / "srv", production=False)
+    server.env["LIGHTBOX_DICOMWEB_INLINE_BUDGET_S"] = "0"
+    server.start()
+    try:
+        patient = unique_id("INLINE")
+        paths = make_ct_series(tmp_path / "ct", slices=2, size=16, patient_id=patient, patient_name="INLINE^BUDGET")
+        body, content_type = multipart([p.read_bytes() for p in paths])
+        http = server.session()
+        assert http.post(f"{server.dicomweb}/studies", data=body, headers={"Content-Type": content_type},
+                         timeout=30).status_code == 200
+        for params in [{"PatientID": patient}, {"PatientName": "inline*"}]:
+            found = http.get(f"{server.dicomweb}/studies", params=params, timeout=10)
+            assert found.status_code == 200 and [s["00100020"]["Value"][0] for s in found.json()] == [patient]
+        resident = server.session("resident").get(f"{server.dicomweb}/studies", params={"PatientID": patient},
+                                                  timeout=10)
+        assert resident.status_code == 200 and resident.json() == []
+        events = server.session("admin").get(f"{server.url}/api/audit/events/",
+                                             params={"action": "qido.search"}, timeout=10).json()
+        assert sorted(e["username"] for e in events) == ["rad", "rad", "resident"]
+    finally:
+        server.stop()

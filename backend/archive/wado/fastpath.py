@@ -46,6 +46,7 @@ from rest_framework.authtoken.models import Token
 from accounts.access import can_view_study
 from accounts.authentication import user_from_authorization
 from accounts.models import StudyGrant
+from accounts.roles import user_roles
 from audit.log import record
 from lightbox.middleware import apply_cors
 
@@ -132,10 +133,14 @@ def _in_thread(fn, *args):
 
 def _resolve_user(authorization: str, session_key: str):
     if authorization:
-        return user_from_authorization(authorization)
-    engine = import_module(settings.SESSION_ENGINE)
-    user = get_user(SimpleNamespace(session=engine.SessionStore(session_key)))
-    return user if user.is_authenticated and user.is_active else None
+        user = user_from_authorization(authorization)
+    else:
+        engine = import_module(settings.SESSION_ENGINE)
+        user = get_user(SimpleNamespace(session=engine.SessionStore(session_key)))
+        user = user if user.is_authenticated and user.is_active else None
+    if user is not None:
+        user_roles(user)  # looked up now, in this thread, and kept on the remembered user (AUTH_TTL)
+    return user
 
 
 def _resolve_access(user, study: str) -> bool:
