@@ -191,6 +191,7 @@ class ChestCTPipeline:
         )
         self.slab_core = int(inf.get("slab_core", 48))
         self.slab_halo = int(inf.get("slab_halo", 16))
+        self.first_slab_halo = int(inf.get("first_slab_halo", self.slab_halo))
         self.first_slab_core = int(inf.get("first_slab_core", self.slab_core))
         self.labels = dict(spec.labels) or {"background": 0, "lung": 1, "nodule": 2, "liver": 3}
         self.nodule_label = int(self.labels.get("nodule", 2))
@@ -232,7 +233,8 @@ class ChestCTPipeline:
     def warm_up(self, model_slices: int | None = None, size: int = 240) -> None:
         """Run the networks once on zeros (the first slab's usual shape), so a worker's first job does not
         pay torch's first-call set-up (memory pools, kernel selection)."""
-        depth = model_slices or -(-(self.first_slab_core + self.slab_halo) // self.inferer.divisor) * self.inferer.divisor
+        first = self.first_slab_core + self.first_slab_halo
+        depth = model_slices or -(-first // self.inferer.divisor) * self.inferer.divisor
         with torch.inference_mode():
             x = torch.zeros((1, len(self.windows), depth, size, size), device=self.device)
             self.inferer(x, self.network)
@@ -269,7 +271,7 @@ class ChestCTPipeline:
         paths = list(series_paths)
         early = None
         if slice_ordered:
-            needed_mm = (self.first_slab_core + self.slab_halo) * self.model_spacing[0]
+            needed_mm = (self.first_slab_core + self.first_slab_halo) * self.model_spacing[0]
             early = scan_series_start(paths, needed_mm, modalities=self.spec.modalities)
         job, slabs = self._start(early or scan_series(paths, modalities=self.spec.modalities), on_event, t_start)
         if early is not None and job.source_range(*slabs[0])[1] > len(early.sop_instance_uids):
@@ -373,9 +375,15 @@ class _Job:
         mz, my, mx = pipe.model_spacing
         return (max(1, round(nz * sz / mz)), max(16, round(rows * sy / my)), max(16, round(cols * sx / mx)))
 
+    def model_range(self, c0: int, c1: int) -> tuple[int, int]:
+        """Model slices the network sees for core ``c0:c1``: the core and its halo (the first slab's may be
+        smaller, so the first overlay comes sooner)."""
+        halo = self.pipe.first_slab_halo if c0 == 0 else self.pipe.slab_halo
+        return max(0, c0 - halo), min(self.n_model[0], c1 + halo)
+
     def source_range(self, c0: int, c1: int) -> tuple[int, int]:
         """Source slices [k_lo, k_hi) that model slab ``c0:c1`` and its halo are interpolated from."""
-        a, b = max(0, c0 - self.pipe.slab_halo), min(self.n_model[0], c1 + self.pipe.slab_halo)
+        a, b = self.model_range(c0, c1)
         k_lo = max(0, int(np.floor(self.p_model[a])))
         k_hi = min(len(self.loaded), int(np.floor(self.p_model[b - 1])) + 2)
         return k_lo, k_hi
@@ -396,7 +404,7 @@ class _Job:
 
     def segment_slab(self, c0: int, c1: int, last: bool) -> None:
         pipe, nz = self.pipe, len(self.loaded)
-        a, b = max(0, c0 - pipe.slab_halo), min(self.n_model[0], c1 + pipe.slab_halo)
+        a, b = self.model_range(c0, c1)
         k_lo, k_hi = self.source_range(c0, c1)
         t = time.perf_counter()
         self.ensure_loaded(k_lo, k_hi)
