@@ -183,6 +183,12 @@ describe('viewer', () => {
     assert.equal(m.progress.failed, 0, explain(log));
     assert.equal(m.cached, 300);
     assert.ok(await page.locator('.slot[data-slot="0"] .load-progress').isHidden());
+    // The uncompressed CT never needs a decoder: every slice made into an image on the main thread, and no
+    // decode worker was started (its script never fetched).
+    assert.equal(m.loader.decoder, 0, JSON.stringify(m.loader));
+    assert.ok(m.loader.direct >= 300, JSON.stringify(m.loader));
+    const workers = await page.evaluate(() => performance.getEntriesByType('resource').filter((e) => /decodeImageFrameWorker/.test(e.name)).length);
+    assert.equal(workers, 0, 'no decode worker started for the CT');
     console.log(`# CT: first image ${m.firstImageMs.toFixed(0)} ms, all 300 slices ${m.allLoadedMs.toFixed(0)} ms after viewer start`);
 
     // Once loaded, scrolling through every slice never shows a blank frame and asks the network for nothing.
@@ -356,6 +362,8 @@ describe('viewer', () => {
     await page0.close();
     const uids = studies.map((s) => ({ uid: s['0020000D'].Value[0], name: s['00100010']?.Value?.[0]?.Alphabetic ?? '' }));
     const picked = uids.filter((s) => !/^Phantom\^/.test(s.name));
+    let decoded = 0;
+    let direct = 0;
     assert.ok(picked.length >= names.length - 1, `sample studies present: ${JSON.stringify(uids)}`);
     for (const s of picked) {
       const { page, log } = await openViewer(s.uid, { waitImage: false });
@@ -379,8 +387,13 @@ describe('viewer', () => {
         const st = await waitForPixels(page, 0);
         assert.ok(st.nonBlackFraction > 0.02 && st.std > 3, `${s.name} ${se} (${state.modality}) drawn: ${JSON.stringify(st)}${explain(log)}`);
       }
+      const loader = await page.evaluate(() => window.__lightbox.metrics().loader);
+      decoded += loader.decoder;
+      direct += loader.direct;
       await page.close();
     }
+    // Compressed samples went through Cornerstone's decode workers, native ones did not need them.
+    assert.ok(decoded > 0 && direct > 0, `frames decoded by workers ${decoded}, made directly ${direct}`);
   });
 
   test('a MONOCHROME1 radiograph shows air dark and the body bright', async () => {

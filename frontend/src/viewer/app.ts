@@ -14,6 +14,7 @@ import { RealtimeClient, studySocketUrl } from '../realtime/socket';
 import { clear, h, showBanner } from '../util/dom';
 import { AiHooks, mountAiPanel } from './ai';
 import { RenderSupport, startCornerstone } from './cornerstone';
+import { loaderStats } from './frameLoader';
 import { MeasurementStore } from './measurements/store';
 import { describe, MeasurementRecord } from './measurements/serialize';
 import { CT_PRESETS, voiRange } from './presets';
@@ -782,6 +783,8 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
         progress: s?.prefetcher?.progress,
         cached: s?.cachedCount(),
         cacheBytes: cache.getCacheSize(),
+        // Frames made into images on the main thread / by Cornerstone's decode workers / left to its loader.
+        loader: { ...loaderStats },
       };
     },
   };

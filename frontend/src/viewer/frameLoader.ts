@@ -22,7 +22,6 @@ const NATIVE_LITTLE_ENDIAN = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1'
 
 /** How many frames were made into images on the main thread, and how many went to Cornerstone's decoders. */
 export const loaderStats = { direct: 0, decoder: 0, delegated: 0, early: 0 };
-(globalThis as { __lbLoaderStats?: typeof loaderStats }).__lbLoaderStats = loaderStats;
 
 interface LoadOptions {
   priority?: number;
