@@ -1,4 +1,5 @@
 /// <reference types="vitest/config" />
+import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
 
 /**
@@ -29,6 +30,10 @@ const backend = process.env.LIGHTBOX_BACKEND ?? 'http://127.0.0.1:8010';
 export default defineConfig({
   base: '/',
   plugins: [preloadViewerChunk()],
+  resolve: {
+    // Only vtk.js's XML mesh reader/writer use it, and Lightbox loads no meshes: see src/stubs/xmlbuilder2.ts.
+    alias: { xmlbuilder2: fileURLToPath(new URL('./src/stubs/xmlbuilder2.ts', import.meta.url)) },
+  },
   build: {
     outDir: 'dist',
     assetsDir: 'assets',
