@@ -26,6 +26,7 @@ import os
 import queue
 import re
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.core.exceptions import SynchronousOnlyOperation
@@ -62,6 +63,9 @@ INLINE_PATHS = frozenset({"/dicomweb/studies"})
 INLINE_BUDGET_S = float(os.environ.get("LIGHTBOX_DICOMWEB_INLINE_BUDGET_S", "0.002"))
 INLINE_ENABLED = os.environ.get("LIGHTBOX_DICOMWEB_INLINE", "1").strip().lower() not in {"0", "false", "no", "off"}
 _inline_connection = None
+# searches (path and query) that ran over the budget recently go straight to a thread: no budget spent twice
+OVER_BUDGET_MEMORY_S = 60.0
+_over_budget: dict[tuple[str, bytes], float] = {}
 # URL resolution is the same for a path every time (about 50 us per request otherwise); forgotten with the settings
 _resolve = functools.lru_cache(maxsize=4096)(resolve)
 _hosts: dict[str, bool] = {}  # Host header -> allowed (ALLOWED_HOSTS), bounded, forgotten with the settings
@@ -246,8 +250,12 @@ def _open_inline(connection):
 def _run_inline(scope, user) -> HttpResponse | None:
     """Run a study search on the event loop itself, reading through the loop's SQLite connection: no thread hop
     for the most common request. None (and nothing sent, nothing audited) when it cannot finish here: a
-    database other than SQLite, a read over INLINE_BUDGET_S, or anything that would use Django's connection
-    (the ORM refuses to run on an event loop); the caller then runs it in a worker thread as usual."""
+    database other than SQLite, a read over INLINE_BUDGET_S (that search then goes to a thread for
+    OVER_BUDGET_MEMORY_S), or anything that would use Django's connection (the ORM refuses to run on an event
+    loop); the caller then runs it in a worker thread as usual."""
+    key = (scope["path"], scope.get("query_string", b""))
+    if (seen := _over_budget.get(key)) is not None and time.monotonic() - seen < OVER_BUDGET_MEMORY_S:
+        return None
     reader = _inline_reader()
     if reader is None:
         return None
@@ -258,7 +266,12 @@ def _run_inline(scope, user) -> HttpResponse | None:
         match = _resolve(request.path_info)
         request.resolver_match = match
         return match.func(request, *match.args, **match.kwargs)
-    except (SynchronousOnlyOperation, sqlite3.OperationalError, Resolver404):
+    except sqlite3.OperationalError:
+        if len(_over_budget) >= 1024:
+            _over_budget.clear()
+        _over_budget[key] = time.monotonic()
+        return None
+    except (SynchronousOnlyOperation, Resolver404):
         return None
     finally:
         sqlrows.inline.reset(token)
