@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
+from inference.cpuload import CpuWindow
 from inference.errors import InferenceCancelled, InferenceInputError
 from inference.events import EventHandler, EventKind, emit
 from inference.pipelines.blobs import dot_candidates
@@ -267,6 +268,7 @@ class ChestCTPipeline:
         slab, computed again; it never changes the result).
         """
         t_start = time.perf_counter()
+        cpu_window = CpuWindow()  # what else runs while this thread reads: sizes the first slab's threads
         emit(on_event, EventKind.PROGRESS, {"percent": 0.0, "stage": "reading", "message": "reading headers"})
         paths = list(series_paths)
         early = None
@@ -278,6 +280,7 @@ class ChestCTPipeline:
             early = None  # the first slab needs more slices than were read
             job, slabs = self._start(scan_series(paths, modalities=self.spec.modalities), on_event, t_start)
         job.timings["headers"] = time.perf_counter() - t_start
+        job.cpu_window = cpu_window
         slab_index = 0
         while slab_index < len(slabs):
             c0, c1 = slabs[slab_index]
@@ -344,6 +347,7 @@ class _Job:
     ) -> None:
         self.pipe = pipe
         self.t_start = time.perf_counter() if t_start is None else t_start
+        self.cpu_window: CpuWindow | None = None
         self.geometry = geometry
         self.on_event = on_event
         nz, rows, cols = geometry.shape
@@ -421,9 +425,21 @@ class _Job:
         self.timings["read_resample"] += time.perf_counter() - t
 
         t = time.perf_counter()
-        with torch.inference_mode():
-            x = hu_to_channels(slab_hu, pipe.windows)[None].to(pipe.device)
-            probs = pipe.inferer(x, pipe.network)[0].float().cpu()
+        wanted = torch.get_num_threads()
+        threads = wanted
+        if c0 == 0 and pipe.device.type == "cpu" and self.cpu_window is not None:
+            # The first overlay waits on this slab: no more threads than the cores other work leaves free.
+            threads = self.cpu_window.threads(wanted)
+            self.timings["first_slab_threads"] = threads
+        try:
+            if threads != wanted:
+                torch.set_num_threads(threads)
+            with torch.inference_mode():
+                x = hu_to_channels(slab_hu, pipe.windows)[None].to(pipe.device)
+                probs = pipe.inferer(x, pipe.network)[0].float().cpu()
+        finally:
+            if threads != wanted:
+                torch.set_num_threads(wanted)
         self.timings["network"] += time.perf_counter() - t
         self.nodule_prob[c0:c1] = probs[pipe.nodule_label, c0 - a : c1 - a].numpy()
 
