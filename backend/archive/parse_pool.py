@@ -87,9 +87,11 @@ def _executor() -> ProcessPoolExecutor | None:
             _pool_failed = True
             return None
         try:
-            # forkserver: children start from a clean process, not a copy of this threaded server
-            _pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("forkserver"),
-                                        initializer=_init_process)
+            # forkserver: children start from a clean process, not a copy of this threaded server; it imports
+            # the parser once, so each child starts at once (the first request after a restart waited seconds)
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["archive.dicom.parse", "archive.parse_pool"])
+            _pool = ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_init_process)
         except Exception:
             logger.exception("cannot start the parse processes; parsing in threads")
             _pool_failed = True
