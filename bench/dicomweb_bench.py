@@ -247,10 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         for t in targets:
             bench.log(f"target {t.name}: {t.description} at {t.dicomweb}")
 
-        if "qido" in only or "reads" in only:
-            bench.log("loading 10 small studies into each")
-            for t in targets:
-                load(t, servers.get(t.name), small_series)
+        bench.log("loading 10 small studies into each")  # always: --only runs start from the same warm servers
+        for t in targets:
+            load(t, servers.get(t.name), small_series)
         if "qido" in only:
             bench.latency("floor", "Floor: QIDO matching nothing (10 studies)", fig.floor, plan.qido_n)
             small_ids = {t.name: "BENCH-003" for t in targets}
