@@ -31,6 +31,8 @@ class BodyTooLarge(MultipartError):
 
 
 class Readable(Protocol):
+    """``read(n)``; a stream that also has ``read1(n)`` (up to n bytes, b"" only at the end) is read with it."""
+
     def read(self, size: int = -1, /) -> bytes: ...
 
 
@@ -92,7 +94,8 @@ class _Reader:
         """The next chunk of the stream; b"" at its end."""
         if self.eof:
             return b""
-        chunk = self.stream.read(CHUNK)
+        read1 = getattr(self.stream, "read1", None)  # whatever has arrived, without joining it into CHUNK bytes
+        chunk = read1(CHUNK) if read1 is not None else self.stream.read(CHUNK)
         if not chunk:
             self.eof = True
             return b""
