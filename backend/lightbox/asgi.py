@@ -22,9 +22,11 @@ from audit.log import start_background_writer  # noqa: E402
 from events.auth import BrowserOriginValidator, auth_stack  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
 from lightbox.lifespan import LifespanBinder  # noqa: E402
+from lightbox.process_tuning import tune_for_uploads  # noqa: E402
 
 # requests queue their audit events; a writer thread inserts them in batches (flushed at exit: audit.log)
 start_background_writer()
+tune_for_uploads()  # uvicorn's read-ahead and glibc's mmap threshold, for STOW-RS bodies
 
 application = LifespanBinder(
     ProtocolTypeRouter(
