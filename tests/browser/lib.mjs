@@ -89,7 +89,8 @@ export async function waitForImage(page, slot = 0, timeout = 20000) {
     (slot) => {
       const lb = window.__lightbox;
       const s = lb?.slots()[slot];
-      return !!s && s.kind !== 'empty' && s.timings?.firstImage !== undefined;
+      // ...and the tools chunk (tools, measurements, AI panel), loaded right after the first image.
+      return !!s && s.kind !== 'empty' && s.timings?.firstImage !== undefined && (!lb.toolsReady || lb.toolsReady());
     },
     slot,
     { timeout },

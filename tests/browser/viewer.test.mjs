@@ -127,6 +127,28 @@ describe('viewer', () => {
     await page.close();
   });
 
+  test('the first image needs no tools chunk; keys pressed before it arrives are applied once it is in', async () => {
+    const { page, log } = await openViewer(ctUid, { waitImage: false });
+    await page.waitForFunction(() => window.__lightbox?.slots()[0]?.timings?.firstImage !== undefined, null, { timeout: 20000 });
+    // Pressed as soon as the image is up (usually before the tools are in): a tool and cine wait for them.
+    await page.keyboard.press('z');
+    await page.keyboard.press('c');
+    await page.waitForFunction(() => window.__lightbox.toolsReady(), null, { timeout: 20000 });
+    await page.waitForFunction(() => window.__lightbox.state().cineOn, null, { timeout: 5000 });
+    const st = await page.evaluate(() => ({ tool: window.__lightbox.state().primaryTool, zoomOn: document.querySelector('#btn-tool-Zoom').classList.contains('on') }));
+    assert.deepEqual(st, { tool: 'Zoom', zoomOn: true }, explain(log));
+    await page.keyboard.press('c');
+    // The tools chunk was requested only after the first image was drawn.
+    const order = await page.evaluate(() => {
+      const tools = performance.getEntriesByType('resource').find((e) => /\/tooling-[^/]*\.js/.test(e.name));
+      const first = performance.getEntriesByName('lb:first-image')[0];
+      return { tools: tools?.startTime, first: first?.startTime };
+    });
+    assert.ok(order.tools !== undefined && order.first !== undefined && order.tools >= order.first, `tools chunk after the first image: ${JSON.stringify(order)}`);
+    assert.ok(!log.some((l) => /pageerror|Uncaught/i.test(l)), `no page errors${explain(log)}`);
+    await page.close();
+  });
+
   test('window/level (presets and mouse drag) changes the pixels', async () => {
     const { page } = await openViewer(ctUid);
     const initial = await waitForPixels(page, 0);

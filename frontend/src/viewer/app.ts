@@ -1,9 +1,14 @@
 /**
  * The reading view at /viewer/<StudyInstanceUID>: series panel, viewport grid (1x1, 1x2, 2x2), MPR, tools,
  * measurements saved on the server, and the study's live events.
+ *
+ * This chunk holds Cornerstone's core and our loaders only: enough to draw the first image. The tools, the
+ * measurement store and the AI panel (`tooling.ts`, @cornerstonejs/tools) are imported after the first image is
+ * drawn; until then cine, MPR and delete wait for them and a picked tool is applied when they arrive
+ * (scrolling, presets, invert, rotate, flip and layouts work at once).
  */
 import { RenderingEngine, Types, cache, setVolumesForViewports, volumeLoader, utilities as csUtils } from '@cornerstonejs/core';
-import * as tools from '@cornerstonejs/tools';
+import type { Types as ToolTypes } from '@cornerstonejs/tools';
 import { findStudy, pickInitialSeries, searchSeries, thumbnailUrl, toSeriesInfo } from '../api/dicomweb';
 import { DicomJson, Tag, formatDate, str } from '../api/dicomjson';
 import { HttpError, Me, redirectToLogin } from '../api/http';
@@ -12,10 +17,10 @@ import { EventBus } from '../realtime/bus';
 import { CONNECTION, Events } from '../realtime/events';
 import { RealtimeClient, studySocketUrl } from '../realtime/socket';
 import { clear, h, showBanner } from '../util/dom';
-import { AiHooks, mountAiPanel } from './ai';
+import type { AiHooks, AiPanel } from './ai';
 import { RenderSupport, startCornerstone } from './cornerstone';
 import { loaderStats } from './frameLoader';
-import { MeasurementStore } from './measurements/store';
+import type { MeasurementStore } from './measurements/store';
 import { describe, MeasurementRecord } from './measurements/serialize';
 import { CT_PRESETS, voiRange } from './presets';
 import type { SeriesInfo } from '../api/dicomweb';
@@ -24,8 +29,9 @@ import { isImageModality, nonImageLabel } from './plan';
 import { Action, actionFor, helpPanel } from './shortcuts';
 import { Slot } from './slot';
 
-const { ToolGroupManager, Enums: ToolEnums } = tools;
-const MouseBindings = ToolEnums.MouseBindings;
+type Tooling = typeof import('./tooling');
+// @cornerstonejs/tools' MouseBindings values (importing its enum would pull the package into this chunk).
+const MouseBindings = { Primary: 1, Secondary: 2, Auxiliary: 4, Wheel: 524288 } as const;
 
 type Layout = '1x1' | '1x2' | '2x2';
 const LAYOUT_SLOTS: Record<Layout, number> = { '1x1': 1, '1x2': 2, '2x2': 4 };
@@ -62,10 +68,14 @@ export interface LightboxTestHooks {
   state: () => ViewerState;
   engine: RenderingEngine;
   support: RenderSupport;
-  measurements: MeasurementStore;
+  /** Undefined until the tools chunk is loaded (`toolsReady()`). */
+  measurements: MeasurementStore | undefined;
   bus: EventBus;
   metrics: () => Record<string, unknown>;
+  /** Only `ready()` (false) until the tools chunk is loaded (`toolsReady()`). */
   ai: AiHooks;
+  /** Tools, measurements and the AI panel are attached (after the first image). */
+  toolsReady: () => boolean;
   imageToClient: (slot: number, ij: [number, number]) => [number, number] | undefined;
   canvas: (slot: number) => HTMLCanvasElement | undefined;
   slots: () => Slot[];
@@ -96,22 +106,34 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     openedAt,
   };
 
+  // ---- tools chunk: loaded after the first image (loadTools) ----
+  let T: Tooling | undefined;
+  let resolveTools!: (t: Tooling) => void;
+  const toolsLoaded = new Promise<Tooling>((r) => (resolveTools = r));
+  let stackGroup: ToolTypes.IToolGroup | undefined;
+  let mprGroup: ToolTypes.IToolGroup | undefined;
+  let ai: AiPanel | undefined;
+  let store: MeasurementStore | undefined;
+
   // ---- tool groups: one for stacks, one for the three MPR planes ----
-  const stackGroup = ToolGroupManager.getToolGroup('stack') ?? ToolGroupManager.createToolGroup('stack')!;
-  const mprGroup = ToolGroupManager.getToolGroup('mpr') ?? ToolGroupManager.createToolGroup('mpr')!;
-  for (const g of [stackGroup, mprGroup]) {
-    for (const t of ['WindowLevel', 'Pan', 'Zoom', 'StackScroll', 'PlanarRotate', 'Length', 'Angle', 'EllipticalROI', 'RectangleROI', 'Probe']) g.addTool(t);
-    g.addTool('ArrowAnnotate', {
-      getTextCallback: (done: (t: string) => void) => done(window.prompt('Arrow label', '') ?? ''),
-      changeTextCallback: (_d: unknown, _e: unknown, done: (t: string) => void) => done(window.prompt('Arrow label', '') ?? ''),
+  function createToolGroups(t: Tooling): void {
+    const { ToolGroupManager } = t.tools;
+    stackGroup = ToolGroupManager.getToolGroup('stack') ?? ToolGroupManager.createToolGroup('stack')!;
+    mprGroup = ToolGroupManager.getToolGroup('mpr') ?? ToolGroupManager.createToolGroup('mpr')!;
+    for (const g of [stackGroup, mprGroup]) {
+      for (const t of ['WindowLevel', 'Pan', 'Zoom', 'StackScroll', 'PlanarRotate', 'Length', 'Angle', 'EllipticalROI', 'RectangleROI', 'Probe']) g.addTool(t);
+      g.addTool('ArrowAnnotate', {
+        getTextCallback: (done: (t: string) => void) => done(window.prompt('Arrow label', '') ?? ''),
+        changeTextCallback: (_d: unknown, _e: unknown, done: (t: string) => void) => done(window.prompt('Arrow label', '') ?? ''),
+      });
+      g.setToolActive('Pan', { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
+      g.setToolActive('Zoom', { bindings: [{ mouseButton: MouseBindings.Secondary }] });
+      g.setToolActive('StackScroll', { bindings: [{ mouseButton: MouseBindings.Wheel }] });
+    }
+    mprGroup.addTool('Crosshairs', {
+      getReferenceLineColor: (id: string) => ({ 'vp-0': 'rgb(255, 80, 80)', 'vp-1': 'rgb(80, 220, 80)', 'vp-2': 'rgb(80, 160, 255)' })[id] ?? 'yellow',
     });
-    g.setToolActive('Pan', { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
-    g.setToolActive('Zoom', { bindings: [{ mouseButton: MouseBindings.Secondary }] });
-    g.setToolActive('StackScroll', { bindings: [{ mouseButton: MouseBindings.Wheel }] });
   }
-  mprGroup.addTool('Crosshairs', {
-    getReferenceLineColor: (id: string) => ({ 'vp-0': 'rgb(255, 80, 80)', 'vp-1': 'rgb(80, 220, 80)', 'vp-2': 'rgb(80, 160, 255)' })[id] ?? 'yellow',
-  });
 
   // ---- layout ----
   const toolbar = h('header', { class: 'toolbar', id: 'toolbar', role: 'toolbar' });
@@ -120,19 +142,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   const measureList = h('ul', { class: 'measure-list', id: 'measure-list' });
   const measurePanel = h('section', { class: 'panel', id: 'measure-panel' }, h('h3', {}, 'Measurements'), measureList);
   const bus = new EventBus();
-  const ai = mountAiPanel({
-    study: studyUID,
-    bus,
-    canRun: me.capabilities.includes('run_ai'),
-    slots: () => state.slots.slice(0, visibleSlots()),
-    seriesList: () => state.series,
-    shownSeries: () => {
-      const s = activeSlot()?.series;
-      return s ? { seriesInstanceUID: s.series, modality: s.modality } : undefined;
-    },
-    goTo: (series, sop, world) => goToImage(series, sop, world),
-  });
-  const sidePanel = h('aside', { class: 'side-panel' }, measurePanel, ai.el);
+  const sidePanel = h('aside', { class: 'side-panel' }, measurePanel);
   const connection = h('span', { class: 'conn', id: 'conn-state', title: 'Live updates' });
   clear(root);
   const page = h('div', { class: 'page viewer' }, toolbar, h('div', { class: 'main' }, seriesPanel, grid, sidePanel));
@@ -175,6 +185,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   }
 
   function attachToGroups(): void {
+    if (!stackGroup || !mprGroup) return;
     for (const s of state.slots.slice(0, visibleSlots())) {
       if (s.kind === 'empty') continue;
       const group = s.kind === 'mpr' ? mprGroup : stackGroup;
@@ -218,7 +229,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
       }
     }
     syncToolbar();
-    ai.viewportsChanged();
+    ai?.viewportsChanged();
   }
 
   async function showSeriesIn(i: number, seriesUID: string, startAt: 'middle' | 'first' = 'middle'): Promise<void> {
@@ -249,7 +260,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     applyPrimaryTool();
     highlightSeries();
     syncToolbar();
-    ai.viewportsChanged();
+    ai?.viewportsChanged();
     if (i === state.active) firstImageShown();
   }
 
@@ -333,13 +344,54 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     firstShown = true;
     // Thumbnails and the websocket wait until the first image is up: they would only compete with it.
     loadThumbnails();
+    void loadTools();
+  }
+
+  /** Import the tools chunk and attach tools, measurements and the AI panel; then run what waited for them. */
+  async function loadTools(): Promise<void> {
+    let t: Tooling;
+    try {
+      t = await import('./tooling');
+    } catch (e) {
+      showBanner(`The viewer's tools could not be loaded (${(e as Error).message}). Reload the page to try again.`, 'error');
+      return;
+    }
+    performance.mark('lb:tools-loaded');
+    t.startTools(engine);
+    createToolGroups(t);
+    T = t;
+    attachToGroups();
+    applyPrimaryTool();
+    const st = new t.MeasurementStore(studyUID, (m) => showBanner(m, 'error', 8000));
+    store = st;
+    st.attach();
+    st.onChange(renderMeasurements);
+    const panel = t.mountAiPanel({
+      study: studyUID,
+      bus,
+      canRun: me.capabilities.includes('run_ai'),
+      slots: () => state.slots.slice(0, visibleSlots()),
+      seriesList: () => state.series,
+      shownSeries: () => {
+        const s = activeSlot()?.series;
+        return s ? { seriesInstanceUID: s.series, modality: s.modality } : undefined;
+      },
+      goTo: (series, sop, world) => goToImage(series, sop, world),
+    });
+    ai = panel;
+    sidePanel.appendChild(panel.el);
+    panel.viewportsChanged();
+    // The websocket starts once the AI panel listens, so the panel sees its first message (the jobs' snapshot).
     startRealtime();
-    ai.start();
+    panel.start();
     void restoreMeasurements();
+    grid.dataset.tools = 'ready';
+    resolveTools(t);
   }
 
   // ---- tools ----
   function applyPrimaryTool(): void {
+    if (!stackGroup || !mprGroup) return syncToolbar(); // applied when the tools arrive (loadTools)
     const name = state.primaryTool;
     for (const g of [stackGroup, mprGroup]) {
       for (const t of PRIMARY_TOOLS) {
@@ -388,6 +440,11 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   }
 
   function run(action: Action): void {
+    // Before the tools chunk is in, these wait for it (a tool picked now is applied by loadTools anyway).
+    if (!T && (action === 'cine' || action === 'mpr' || action === 'deleteMeasurement')) {
+      void toolsLoaded.then(() => run(action));
+      return;
+    }
     if (action.startsWith('tool:')) return selectTool(action.slice(5));
     if (action.startsWith('preset:')) return applyPreset(action.slice(7));
     const stack = activeSlot()?.stackViewport();
@@ -442,8 +499,9 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
       case 'nextViewport':
         return setActive((state.active + 1) % visibleSlots());
       case 'deleteMeasurement': {
-        const selected = tools.annotation.selection.getAnnotationsSelected?.() ?? [];
-        for (const uid of selected) tools.annotation.state.removeAnnotation(uid as unknown as string);
+        const { annotation } = T!.tools;
+        const selected = annotation.selection.getAnnotationsSelected?.() ?? [];
+        for (const uid of selected) annotation.state.removeAnnotation(uid as unknown as string);
         engine.render();
         return;
       }
@@ -452,9 +510,9 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
 
   // ---- cine ----
   function stopCine(s: Slot | undefined): void {
-    if (!s) return;
+    if (!s || !T) return; // no cine before the tools are in
     try {
-      tools.utilities.cine.stopClip(s.element);
+      T.tools.utilities.cine.stopClip(s.element);
     } catch {
       /* not playing */
     }
@@ -462,9 +520,9 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
 
   function toggleCine(): void {
     const s = activeSlot();
-    if (!s || s.kind !== 'stack') return;
+    if (!s || s.kind !== 'stack' || !T) return;
     state.cineOn = !state.cineOn;
-    if (state.cineOn) tools.utilities.cine.playClip(s.element, { framesPerSecond: state.cineFps, loop: true } as never);
+    if (state.cineOn) T.tools.utilities.cine.playClip(s.element, { framesPerSecond: state.cineFps, loop: true } as never);
     else stopCine(s);
     syncToolbar();
   }
@@ -520,7 +578,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     attachToGroups();
     state.primaryTool = 'Crosshairs';
     applyPrimaryTool();
-    ai.viewportsChanged();
+    ai?.viewportsChanged();
     engine.render();
     setActive(0);
     syncToolbar();
@@ -549,7 +607,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     );
     setActive(0);
     syncToolbar();
-    ai.viewportsChanged();
+    ai?.viewportsChanged();
   }
 
   // ---- toolbar ----
@@ -631,10 +689,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   };
   document.addEventListener('keydown', onKey);
 
-  // ---- measurements ----
-  const store = new MeasurementStore(studyUID, (m) => showBanner(m, 'error', 8000));
-  store.attach();
-  store.onChange(renderMeasurements);
+  // ---- measurements (the store is made in loadTools) ----
 
   function renderMeasurements(records: MeasurementRecord[]): void {
     clear(measureList);
@@ -646,7 +701,7 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
       const del = h('button', { class: 'del', title: 'Delete', 'aria-label': 'Delete measurement' }, '×');
       del.addEventListener('click', (e) => {
         e.stopPropagation();
-        tools.annotation.state.removeAnnotation(r.uid);
+        T?.tools.annotation.state.removeAnnotation(r.uid);
         engine.render();
       });
       const li = h('li', { 'data-uid': r.uid, 'data-kind': r.kind, tabindex: 0 }, h('span', { class: 'desc' }, describe(r)), del);
@@ -670,10 +725,11 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
       });
     }
     // Select it so Delete removes it.
-    tools.annotation.selection.setAnnotationSelected?.(r.uid, true);
+    T?.tools.annotation.selection.setAnnotationSelected?.(r.uid, true);
   }
 
   async function restoreMeasurements(): Promise<void> {
+    if (!store) return;
     try {
       const n = await store.restore();
       if (n) engine.render();
@@ -685,6 +741,8 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   }
 
   async function doExportSr(): Promise<void> {
+    await toolsLoaded;
+    if (!store) return;
     await store.flush();
     if (!store.all.length) {
       showBanner('There are no measurements to export.', 'info', 4000);
@@ -757,9 +815,15 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
     state: () => state,
     engine,
     support,
-    measurements: store,
+    get measurements() {
+      return store;
+    },
     bus,
-    ai: ai.hooks,
+    get ai() {
+      // Before the tools chunk is in: only ready() (false), so `ai.ready()` can be polled from the start.
+      return ai?.hooks ?? ({ ready: () => false } as unknown as AiHooks);
+    },
+    toolsReady: () => !!T,
     slots: () => state.slots.slice(0, visibleSlots()),
     canvas: (i) => state.slots[i]?.viewport()?.getCanvas() as HTMLCanvasElement | undefined,
     imageToClient: (i, ij) => {

@@ -1,6 +1,7 @@
 /**
  * Cornerstone3D start-up, done once per page: rendering core, the DICOM image loader (wadors: and wadouri:),
- * the streaming volume loader for MPR, and the tools. Everything Cornerstone-specific that is global lives here.
+ * the streaming volume loader for MPR. The tools (@cornerstonejs/tools) are not here: they are a separate chunk,
+ * loaded after the first image is drawn (tooling.ts).
  */
 import {
   cornerstoneStreamingImageVolumeLoader,
@@ -13,7 +14,6 @@ import {
   volumeLoader,
 } from '@cornerstonejs/core';
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
-import * as tools from '@cornerstonejs/tools';
 import { registerFrameLoader } from './frameLoader';
 
 export interface RenderSupport {
@@ -29,21 +29,6 @@ export function tuning(name: string, fallback: number): number {
   return Number.isFinite(v) && v > 0 ? v : fallback;
 }
 
-
-export const TOOL_CLASSES = [
-  tools.WindowLevelTool,
-  tools.PanTool,
-  tools.ZoomTool,
-  tools.StackScrollTool,
-  tools.PlanarRotateTool,
-  tools.LengthTool,
-  tools.AngleTool,
-  tools.EllipticalROITool,
-  tools.RectangleROITool,
-  tools.ProbeTool,
-  tools.ArrowAnnotateTool,
-  tools.CrosshairsTool,
-];
 
 /**
  * The DICOM image loader's init, except that its decode workers start only when a frame first needs one
@@ -95,9 +80,6 @@ export function startCornerstone(): RenderSupport {
   imageRetrievalPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, tuning('retrieve', 10));
   imageLoadPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, 12);
 
-  tools.init();
-  for (const T of TOOL_CLASSES) tools.addTool(T as never);
-  // Measurements in mm are shown with two decimals.
   started = support;
   return support;
 }
