@@ -4,6 +4,7 @@ the same request made with a logged-in browser session: same status, same reason
 """
 from __future__ import annotations
 
+import itertools
 import json
 import textwrap
 from pathlib import Path
@@ -251,3 +252,28 @@ def test_searches_over_the_inline_budget_are_answered_from_a_thread(tmp_path):
         assert sorted(e["username"] for e in events) == ["rad", "rad", "resident"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("sizes", [[1], [7, 3], [65536], [1 << 20], [5, 1 << 20, 1]])
+def test_body_stream_hands_on_every_byte_in_order(sizes):
+    """The STOW body reader (read1 hands on the messages as they came, read joins): whatever mix of calls and
+    message sizes, the bytes come out once each, in order, and the end reads as b""."""
+    from archive.direct import _BodyStream
+
+    body = bytes(range(256)) * 4099
+    cuts = [0, 1, 2, 700, 65536, 65537, 300_000, len(body) - 3, len(body)]
+    stream = _BodyStream()
+    for start, end in itertools.pairwise(cuts):
+        stream.messages.put(body[start:end])
+    stream.messages.put(None)
+    out, i = bytearray(), 0
+    while True:
+        size = sizes[i % len(sizes)]
+        chunk = stream.read1(size) if i % 3 else stream.read(size)
+        i += 1
+        if not chunk:
+            break
+        assert len(chunk) <= size
+        out += chunk
+    assert bytes(out) == body
+    assert stream.read1(10) == b"" and stream.read(10) == b""
