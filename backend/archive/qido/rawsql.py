@@ -7,7 +7,7 @@ a filter by ``matching.match_filter``, the one definition of the matching rules;
 the few lookups those filters use (=, IN, >=, <=, IS NULL, LIKE for ``contains``, and the DICOM wild card
 through ``matching.wildcard_sql``) with the operators and value conversions of Django's own backend, and
 follows ``search.base_queryset`` step by step (SQLite's narrowing, patient keys through the patient table).
-Anything else returns None and the ORM path answers. ``tests/archive/test_qido_rawsql.py`` checks that both
+Anything else returns None and the ORM path answers. ``tests/archive/test_qido.py`` checks that both
 paths give the same rows for a battery of searches, on SQLite and PostgreSQL.
 """
 from __future__ import annotations
@@ -28,8 +28,9 @@ from .matching import DicomWildcard, match_filter, wildcard_sql
 from .params import QidoQuery
 
 ST, P = Level.STUDY, Level.PATIENT
-NARROW_MAX = 1000  # as search.NARROW_MAX
-PATIENT_LIST_MAX = 1000  # as search.PATIENT_LIST_MAX
+# shared with the ORM path (search.py), so both plan a search the same way
+NARROW_MAX = 1000  # matches beyond which a search walks the sort order instead (see search._narrowed)
+PATIENT_LIST_MAX = 1000  # patients matched by patient keys beyond which the search joins instead
 _OPERATORS = {"exact": "exact", "in": "in", "gte": "gte", "lte": "lte", "isnull": "isnull", "contains": "contains"}
 # LIGHTBOX_QIDO_RAW_SQL=0 sends every search through the ORM (to compare, or to rule this path out)
 ENABLED = os.environ.get("LIGHTBOX_QIDO_RAW_SQL", "1").strip().lower() not in {"0", "false", "no", "off"}

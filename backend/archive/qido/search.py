@@ -22,6 +22,7 @@ from . import rawsql
 from .attributes import BY_TAG, DEFAULT_TAGS, PER_LEVEL, Attribute, Level, column_attributes, in_level_module
 from .matching import match_filter
 from .params import QidoQuery
+from .rawsql import NARROW_MAX, PATIENT_LIST_MAX
 from .serialize import absolute_bulk, column_writers, write_columns
 
 P, ST, SE, IN = Level.PATIENT, Level.STUDY, Level.SERIES, Level.INSTANCE
@@ -35,8 +36,6 @@ PREFIXES: dict[Level, dict[Level, str]] = {
 }
 UID_COLUMNS = {ST: "study_instance_uid", SE: "series_instance_uid", IN: "sop_instance_uid"}
 REPRESENTATIVE = "_representative_metadata"
-NARROW_MAX = 1000  # matches beyond which a search walks the sort order instead (see _narrowed)
-PATIENT_LIST_MAX = 1000  # patients matched by patient keys beyond which the search joins instead
 
 
 @dataclass(frozen=True, slots=True)
