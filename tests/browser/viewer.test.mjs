@@ -149,6 +149,57 @@ describe('viewer', () => {
     await page.close();
   });
 
+  test('the first image is drawn on the CPU, then the viewport moves to WebGL with the same picture and no blank frame', async () => {
+    const page = await context.newPage();
+    const log = watch(page);
+    // Every animation frame from the start: is there a picture on screen (the Cornerstone canvas, or the still
+    // copy that covers it while the WebGL viewport is set up), and what it looks like.
+    await page.addInitScript(() => {
+      const seen = (window.__frames = []);
+      const sample = (c) => {
+        if (!c || !c.width || !c.height) return undefined;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let lit = 0;
+        let sum = 0;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4 * 97, n++) {
+          sum += d[i];
+          if (d[i] > 8) lit++;
+        }
+        return { lit: lit / n, mean: sum / n };
+      };
+      const look = () => {
+        const canvas = sample(document.querySelector('.slot[data-slot="0"] canvas.cornerstone-canvas'));
+        const cover = sample(document.querySelector('.slot[data-slot="0"] canvas.render-cover'));
+        seen.push({ canvas, cover, renderer: window.__lightbox?.slots()[0]?.renderer() });
+        if (seen.length < 2000) requestAnimationFrame(look);
+      };
+      requestAnimationFrame(look);
+    });
+    await page.goto(`${baseUrl()}/viewer/${ctUid}`);
+    await page.waitForFunction(() => window.__lightbox?.toolsReady(), null, { timeout: 20000 });
+    await frames(page, 3);
+    const { timings, renderer, seen } = await page.evaluate(() => ({
+      timings: window.__lightbox.slots()[0].timings,
+      renderer: window.__lightbox.slots()[0].renderer(),
+      seen: window.__frames.slice(),
+    }));
+    assert.equal(timings.firstRenderer, 'cpu', `first image drawn by ${timings.firstRenderer}`);
+    assert.equal(renderer, 'gpu', 'the viewport is drawn with WebGL once the tools are in');
+    const shown = (f) => (f.canvas?.lit ?? 0) > 0.02 || (f.cover?.lit ?? 0) > 0.02;
+    const firstShown = seen.findIndex(shown);
+    assert.ok(firstShown >= 0, 'a picture was seen');
+    const blank = seen.slice(firstShown).filter((f) => !shown(f));
+    assert.equal(blank.length, 0, `${blank.length} blank frames after the first image: ${JSON.stringify(blank.slice(0, 3))}`);
+    assert.ok(seen.slice(firstShown).some((f) => f.cover), 'the still copy covered the switch');
+    // The same slice, window and size drawn by both pipelines: the same picture within rounding.
+    const cpu = seen.slice(firstShown).find((f) => f.renderer === 'cpu' && f.canvas?.lit > 0.02).canvas;
+    const gpu = await waitForPixels(page, 0);
+    assert.ok(Math.abs(cpu.mean - gpu.mean) < 4, `CPU mean ${cpu.mean} vs WebGL mean ${gpu.mean}`);
+    assert.ok(!log.some((l) => /pageerror|Uncaught/i.test(l)), `no page errors${explain(log)}`);
+    await page.close();
+  });
+
   test('window/level (presets and mouse drag) changes the pixels', async () => {
     const { page } = await openViewer(ctUid);
     const initial = await waitForPixels(page, 0);

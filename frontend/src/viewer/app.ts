@@ -18,7 +18,7 @@ import { CONNECTION, Events } from '../realtime/events';
 import { RealtimeClient, studySocketUrl } from '../realtime/socket';
 import { clear, h, showBanner } from '../util/dom';
 import type { AiHooks, AiPanel } from './ai';
-import { RenderSupport, startCornerstone } from './cornerstone';
+import { RenderSupport, cpuForFirstImage, gpuFromNowOn, startCornerstone } from './cornerstone';
 import { loaderStats } from './frameLoader';
 import type { MeasurementStore } from './measurements/store';
 import { describe, MeasurementRecord } from './measurements/serialize';
@@ -92,6 +92,8 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   performance.mark('lb:viewer-start');
   const support = startCornerstone();
   performance.mark('lb:cornerstone-ready');
+  // The first image is drawn on the CPU, then every viewport moves to WebGL (renderWithGpu).
+  cpuForFirstImage(support);
   const engine = new RenderingEngine('lightbox');
   const state: ViewerState = {
     study: studyUID,
@@ -342,16 +344,33 @@ export async function mountViewer(root: HTMLElement, studyUID: string, me: Me): 
   function firstImageShown(): void {
     if (firstShown) return;
     firstShown = true;
-    // Thumbnails and the websocket wait until the first image is up: they would only compete with it.
+    // Thumbnails, the tools and the websocket wait until the first image is up: they would only compete with it.
     loadThumbnails();
-    void loadTools();
+    const tooling = import('./tooling');
+    tooling.catch(() => undefined);
+    void renderWithGpu().then(() => loadTools(tooling));
   }
 
-  /** Import the tools chunk and attach tools, measurements and the AI panel; then run what waited for them. */
-  async function loadTools(): Promise<void> {
+  /**
+   * Move the viewports drawn on the CPU (the first image: cornerstone.ts `cpuForFirstImage`) to WebGL, which
+   * segmentation overlays and MPR need. A viewport being set up is waited for, then the default and every
+   * slot switch in one task (a CPU viewport left behind would be drawn down the WebGL path).
+   */
+  async function renderWithGpu(): Promise<void> {
+    for (;;) {
+      const busy = state.slots.map((s) => s.busy).filter((b): b is Promise<void> => !!b);
+      if (!busy.length) break;
+      await Promise.allSettled(busy);
+    }
+    if (!gpuFromNowOn()) return;
+    await Promise.all(state.slots.map((s) => s.moveToGpu()));
+  }
+
+  /** Attach the tools chunk's tools, measurements and the AI panel; then run what waited for them. */
+  async function loadTools(tooling: Promise<Tooling>): Promise<void> {
     let t: Tooling;
     try {
-      t = await import('./tooling');
+      t = await tooling;
     } catch (e) {
       showBanner(`The viewer's tools could not be loaded (${(e as Error).message}). Reload the page to try again.`, 'error');
       return;

@@ -10,6 +10,7 @@ import {
   init as coreInit,
   Enums,
   getShouldUseCPURendering,
+  setUseCPURendering,
   getWebWorkerManager,
   volumeLoader,
 } from '@cornerstonejs/core';
@@ -83,3 +84,24 @@ export function startCornerstone(): RenderSupport {
   started = support;
   return support;
 }
+
+/**
+ * Draw the page's first image with Cornerstone's CPU renderer. Its WebGL path first creates the GL contexts and
+ * compiles the image shaders, which on a software GL (SwiftShader, VMs, thin clients) takes 0.2-0.3 s before
+ * the first pixel; the CPU renderer draws a 512x512 slice in a few ms. Everything after the first image (stacks,
+ * MPR, segmentation overlays) renders with WebGL: `gpuFromNowOn` switches the default back and each slot moves
+ * its CPU viewport over (Slot.moveToGpu). Off with `?lb.gpufirst=1`, and where there is no WebGL at all.
+ */
+export function cpuForFirstImage(support: RenderSupport): boolean {
+  if (!support.webgl || tuning('gpufirst', 0)) return false;
+  setUseCPURendering(true, false);
+  return true;
+}
+
+/** New viewports render with WebGL again (see cpuForFirstImage); true when this changed anything. */
+export function gpuFromNowOn(): boolean {
+  if (!started?.webgl || !getShouldUseCPURendering()) return false;
+  setUseCPURendering(false, false);
+  return true;
+}
+

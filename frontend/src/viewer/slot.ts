@@ -17,6 +17,8 @@ export type SlotKind = 'empty' | 'stack' | 'mpr';
 export interface SlotTimings {
   requested: number;
   firstImage?: number;
+  /** The pipeline that drew the first image (the page's first is drawn on the CPU: cornerstone.ts). */
+  firstRenderer?: 'cpu' | 'gpu';
   allLoaded?: number;
 }
 
@@ -35,6 +37,10 @@ export class Slot {
   timings?: SlotTimings;
   private listeners: [EventTarget, string, EventListener][] = [];
   private generation = 0;
+  /** The showStack in progress, if any (the switch to WebGL waits for it: see moveToGpu). */
+  busy?: Promise<void>;
+  /** What a CPU-drawn stack showed when it was first drawn, to tell the user's changes from defaults. */
+  private cpuBaseline?: { voi: string; invert: boolean; presentation: string };
 
   constructor(
     readonly index: number,
@@ -61,6 +67,13 @@ export class Slot {
     } catch {
       return undefined;
     }
+  }
+
+  /** Which of Cornerstone's pipelines draws this slot (for tests and the benchmark). */
+  renderer(): 'cpu' | 'gpu' | undefined {
+    const vp = this.viewport();
+    if (!vp) return undefined;
+    return this.kind === 'stack' && isCpuDrawn(vp as Types.IStackViewport) ? 'cpu' : 'gpu';
   }
 
   stackViewport(): Types.IStackViewport | undefined {
@@ -105,7 +118,16 @@ export class Slot {
   }
 
   /** Show a series as a stack, first the image at `startIndex`, then everything around it. */
-  async showStack(series: LoadedSeries, startIndex: number, onProgress?: (p: PrefetchProgress) => void): Promise<void> {
+  showStack(series: LoadedSeries, startIndex: number, onProgress?: (p: PrefetchProgress) => void): Promise<void> {
+    const run = this.showStackNow(series, startIndex, onProgress);
+    const busy = run.finally(() => {
+      if (this.busy === busy) this.busy = undefined;
+    });
+    this.busy = busy;
+    return busy;
+  }
+
+  private async showStackNow(series: LoadedSeries, startIndex: number, onProgress?: (p: PrefetchProgress) => void): Promise<void> {
     const reuse = this.kind === 'stack' && !!this.viewport() && series.imageIds.length > 0;
     this.clear(reuse);
     const gen = this.generation;
@@ -148,7 +170,7 @@ export class Slot {
     this.on(this.element, Enums.Events.CAMERA_MODIFIED, () => this.updateOverlay());
     this.on(eventTarget, Enums.Events.IMAGE_LOAD_FAILED, ((e: CustomEvent) => {
       const id = e.detail?.imageId as string | undefined;
-      if (id && id === vp.getCurrentImageId()) this.showDecodeError(e.detail?.error);
+      if (id && id === this.stackViewport()?.getCurrentImageId()) this.showDecodeError(e.detail?.error);
     }) as EventListener);
 
     try {
@@ -159,12 +181,20 @@ export class Slot {
       return;
     }
     if (gen !== this.generation) return;
+    // render() only flags the viewport for the next animation frame. Wait until that frame has drawn it (and
+    // the browser has had its turn to paint) before prefetch and the caller's follow-up work (the tools chunk)
+    // start: their responses and module evaluation would otherwise hold up that very frame.
+    const drawn = paintedAfterRender(this.element);
     vp.render();
     this.hideMessage();
     this.checkCurrentImage();
+    this.updateOverlay();
+    await drawn;
+    if (gen !== this.generation) return;
+    this.cpuBaseline = isCpuDrawn(vp) ? viewState(vp) : undefined;
+    this.timings.firstRenderer = this.renderer();
     this.timings.firstImage = performance.now();
     performance.mark('lb:first-image');
-    this.updateOverlay();
 
     this.prefetcher = new Prefetcher(series.imageIds, (p) => {
       this.renderProgress(p);
@@ -172,6 +202,65 @@ export class Slot {
       onProgress?.(p);
     }, tuning('prefetch', 10), (imageId, image) => imageProblem(image as never, series.instanceOf.get(imageId)));
     this.prefetcher.start(startIndex);
+  }
+
+  /**
+   * Re-create a stack viewport that Cornerstone drew on the CPU (the page's first image, cornerstone.ts
+   * `cpuForFirstImage`) as a WebGL one, keeping its slice, window, invert, zoom, pan, rotation and flip. The
+   * caller switches the default first (`gpuFromNowOn`) and calls this in the same task for every slot: from
+   * then on a CPU viewport would be rendered down the WebGL path. A copy of the picture covers the canvas until
+   * the WebGL viewport has drawn, so nothing blinks.
+   */
+  async moveToGpu(): Promise<void> {
+    const vp = this.stackViewport();
+    if (!vp || !isCpuDrawn(vp)) return;
+    const imageIds = vp.getImageIds();
+    const index = vp.getCurrentImageIdIndex();
+    // Only what the user changed is carried over: the two pipelines keep some defaults differently (the CPU
+    // one folds MONOCHROME1 into its lookup table, the WebGL one inverts), so copying them would undo them.
+    const now = viewState(vp);
+    const base = this.cpuBaseline;
+    const voi = !base || now.voi !== base.voi ? vp.getProperties().voiRange : undefined;
+    const flipInvert = !!base && now.invert !== base.invert;
+    const presentation = !base || now.presentation !== base.presentation ? vp.getViewPresentation() : undefined;
+    this.cpuBaseline = undefined;
+    const cover = this.coverWith(vp.getCanvas());
+    const gen = this.generation;
+    try {
+      this.engine.enableElement({
+        viewportId: this.viewportId,
+        type: Enums.ViewportType.STACK,
+        element: this.element,
+        defaultOptions: { background: [0, 0, 0] },
+      });
+      if (!imageIds.length) return;
+      const gpu = this.viewport() as Types.IStackViewport;
+      await gpu.setStack(imageIds, index);
+      if (gen !== this.generation) return;
+      if (voi) gpu.setProperties({ voiRange: voi });
+      if (flipInvert) gpu.setProperties({ invert: !gpu.getProperties().invert });
+      if (presentation) gpu.setViewPresentation(presentation);
+      const drawn = paintedAfterRender(this.element);
+      gpu.render();
+      await drawn;
+      this.updateOverlay();
+    } catch (err) {
+      if (gen === this.generation) this.showDecodeError(err);
+    } finally {
+      cover?.remove();
+    }
+  }
+
+  /** A still copy of `canvas` laid over the viewport (removed by the caller). */
+  private coverWith(canvas: HTMLCanvasElement): HTMLCanvasElement | undefined {
+    if (!canvas.width || !canvas.height) return undefined;
+    const cover = document.createElement('canvas');
+    cover.className = 'render-cover';
+    cover.width = canvas.width;
+    cover.height = canvas.height;
+    cover.getContext('2d')?.drawImage(canvas, 0, 0);
+    this.element.after(cover);
+    return cover;
   }
 
   /** Say so when the image on screen did not decode (the loader does not always report it). */
@@ -284,3 +373,36 @@ export class Slot {
     return this.series ? this.series.imageIds.filter((id) => !!cache.getImage(id)).length : 0;
   }
 }
+
+/** Whether Cornerstone draws this stack with its CPU pipeline (`useCPURendering` is private in its typings). */
+function isCpuDrawn(vp: Types.IStackViewport): boolean {
+  return !!(vp as unknown as { useCPURendering?: boolean }).useCPURendering;
+}
+
+/** The parts of a stack's view the user can change before the tools are in (window, invert, rotate, flip). */
+function viewState(vp: Types.IStackViewport): { voi: string; invert: boolean; presentation: string } {
+  const p = vp.getProperties();
+  return { voi: JSON.stringify(p.voiRange ?? null), invert: !!p.invert, presentation: JSON.stringify(vp.getViewPresentation()) };
+}
+
+/**
+ * Resolves once Cornerstone has rendered `element` (its IMAGE_RENDERED event, fired in an animation frame) and
+ * the next animation frame has begun, i.e. the drawn frame has been presented; after `timeoutMs` in any case,
+ * so a viewport that never reports a render cannot hold the caller back.
+ */
+export function paintedAfterRender(element: HTMLElement, timeoutMs = 1000): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      element.removeEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
+      clearTimeout(timer);
+      requestAnimationFrame(() => setTimeout(resolve, 0));
+    };
+    const onRendered = () => finish();
+    element.addEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
+    const timer = setTimeout(finish, timeoutMs);
+  });
+}
+
