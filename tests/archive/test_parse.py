@@ -51,6 +51,26 @@ def test_a_good_file_gives_its_uids_and_where_its_pixels_are(ct):
     assert parsed.metadata_json.startswith(b"{")
 
 
+def test_pixel_data_is_located_not_read(tmp_path, monkeypatch):
+    """A large Pixel Data value stays deferred: its frames, its length check and its DICOM JSON entry come from
+    its position in the file (reading it would cost a 512 KB read for every CT slice stored)."""
+    import pydicom.filereader
+
+    path = make_ct_series(tmp_path / "big", slices=1, size=128)[0]  # 32 KB of pixels: deferred
+    reads: list[int] = []
+    real = pydicom.filereader.read_deferred_data_element
+    monkeypatch.setattr(pydicom.filereader, "read_deferred_data_element",
+                        lambda *args, **kw: reads.append(1) or real(*args, **kw))
+    parsed = parse_file(path)
+    assert not reads
+    ds = pydicom.dcmread(path)
+    ((offset, length),) = parsed.frame_index[0]
+    assert path.read_bytes()[offset:offset + length] == ds.PixelData
+    assert b'"7FE00010":{"vr":"OW","BulkDataURI"' in parsed.metadata_json
+    cut = _write(tmp_path, path.read_bytes()[:-100], "cut.dcm")
+    assert "truncated" in _refused(cut)
+
+
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "SC_rgb_rle_2frame.dcm",
                                   "image_dfl.dcm", "reportsi.dcm", "ExplVR_BigEnd.dcm"])
 def test_pydicom_sample_files_parse(name):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.jsonrep import convert_to_python_number
 from pydicom.multival import MultiValue
@@ -43,6 +43,15 @@ def _is_bulk(ds: Dataset, tag: int) -> bool:
         value = ds[tag].value
         length = len(value) if isinstance(value, bytes | bytearray) else 0
     return length > BULK_THRESHOLD
+
+
+def _bulk_vr(ds: Dataset, tag: int) -> str:
+    """``ds.get_item(tag).VR`` without reading a deferred value (Pixel Data, 512 KB of a CT slice) when the
+    file states its VR: converting keeps an explicit VR; an implicit or UN one is still resolved by pydicom."""
+    elem = ds.get_item(tag, keep_deferred=True)
+    if isinstance(elem, RawDataElement) and elem.value is None and (not elem.VR or elem.VR == "UN"):
+        return ds[tag].VR
+    return elem.VR
 
 
 def element_json(elem: DataElement) -> dict[str, Any]:
@@ -84,7 +93,7 @@ def dataset_json(ds: Dataset, study_uid: str, series_uid: str, sop_uid: str) -> 
         tag = int(tag)
         key = f"{tag:08X}"
         if _is_bulk(ds, tag):
-            vr = ds.get_item(tag).VR
+            vr = _bulk_vr(ds, tag)
             result[key] = {"vr": vr if vr in BULK_VRS else "OB", "BulkDataURI": f"{base}/bulkdata/{key}"}
         else:
             result[key] = element_json(ds[tag])

@@ -174,7 +174,8 @@ def _check_lengths(ds: Dataset, fp: BinaryIO, size: int, ts: str) -> None:
     if ts == "1.2.840.10008.1.2.1.99":
         return  # deflated: the body is compressed; pydicom inflates and checks it while reading
     last_raw = last_decoded = -1
-    for elem in ds.elements():
+    for tag in ds.keys():
+        elem = ds.get_item(tag, keep_deferred=True)  # a deferred value (Pixel Data) is not read here
         if isinstance(elem, RawDataElement):
             _check_length(elem, size)
             last_raw = max(last_raw, elem.value_tell)
@@ -209,7 +210,7 @@ def _walk_lengths(fp: BinaryIO, size: int, ts: str) -> None:
 
 
 def _frame_index(ds: Dataset, fp: BinaryIO, size: int, ts: str) -> FrameIndex:
-    elem = ds.get_item(PIXEL_DATA)
+    elem = ds.get_item(PIXEL_DATA, keep_deferred=True)  # deferred: its position, without reading 512 KB
     if elem is None:
         return []
     if ts not in SUPPORTED_PIXEL_TRANSFER_SYNTAXES:
