@@ -222,6 +222,8 @@ def _run_view(scope, stream: _BodyStream | None, must_answer: bool, user) -> Htt
     request = ASGIRequest(scope, stream if stream is not None else io.BytesIO())
     if user is not None:
         request.lightbox_user = user
+    if stream is not None:
+        request.lightbox_body = stream  # STOW reads it directly: HttpRequest has no read1 to hand messages on
     try:
         match = _resolve(request.path_info)
     except Resolver404:

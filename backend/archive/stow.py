@@ -82,7 +82,7 @@ def _read_parts(request: HttpRequest, boundary: str, max_bytes: int) -> list[Par
     """Stage every part; on any problem remove what was staged and answer 400, 413 or 415."""
     parts: list[Part] = []
     try:
-        for part in iter_parts(request, boundary, get_storage().new_staging_file, max_bytes=max_bytes):
+        for part in iter_parts(_body(request), boundary, get_storage().new_upload_file, max_bytes=max_bytes):
             parts.append(part)
             part_type = parse_header_parameters(part.content_type)[0].lower() if part.content_type else DICOM
             if part_type != DICOM:
@@ -99,6 +99,17 @@ def _read_parts(request: HttpRequest, boundary: str, max_bytes: int) -> list[Par
         _discard(parts)
         raise
     return parts
+
+
+def _body(request: HttpRequest):
+    """What the parts are read from: the direct route's body stream when there is one (its ``read1`` hands on
+    the server's messages as they came; ``HttpRequest`` has no ``read1``, so reading through it joined them
+    into 1 MB blocks), else the request itself."""
+    stream = getattr(request, "lightbox_body", None)
+    if stream is None:
+        return request
+    request._read_started = True  # as HttpRequest.read marks it: request.body now refuses, as it would
+    return stream
 
 
 def _discard(parts: list[Part]) -> None:

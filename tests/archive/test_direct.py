@@ -277,3 +277,30 @@ def test_body_stream_hands_on_every_byte_in_order(sizes):
         out += chunk
     assert bytes(out) == body
     assert stream.read1(10) == b"" and stream.read(10) == b""
+
+
+def test_stow_reads_the_direct_routes_stream_as_its_messages_came(tmp_path):
+    """STOW-RS on the direct route reads its parts through the body stream's read1 (the server's messages as
+    they came), never through read, which joins them into 1 MB blocks."""
+    from django.test import RequestFactory
+
+    from archive import stow
+    from archive.direct import _BodyStream
+    from archive.storage import get_storage
+
+    paths = make_ct_series(tmp_path / "ct", slices=3, size=64)
+    blobs = [p.read_bytes() for p in paths]
+    body, content_type = multipart(blobs)
+    stream = _BodyStream()
+    for start in range(0, len(body), 65536):
+        stream.messages.put(body[start:start + 65536])
+    stream.messages.put(None)
+    stream.read = None  # type: ignore[assignment] - any call of read fails the test
+    request = RequestFactory().post("/dicomweb/studies", data=b"", content_type=content_type)
+    request.lightbox_body = stream
+    parts = stow._read_parts(request, stow._boundary(content_type), 1 << 30)
+    try:
+        assert [part.path.read_bytes() for part in parts] == blobs
+        assert all(part.path.parent == get_storage().staging_dir() for part in parts)
+    finally:
+        stow._discard(parts)
