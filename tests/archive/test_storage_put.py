@@ -81,3 +81,54 @@ def test_check_file_syncs_only_files_that_can_be_stored(tmp_path, monkeypatch):
     assert refused.reason and not refused.synced
     assert parse_pool.check_file(good).synced is False
     assert synced == [str(good)]
+
+
+@pytest.mark.parametrize("sizes", [[], [1], [4096], [4097], [1 << 20], [(1 << 20) + 1, 5],
+                                   [3000, 70000, 1 << 20, 123, 524288 + 1516], [1] * 5000])
+def test_uploads_written_around_the_page_cache_hold_exactly_what_was_written(tmp_path, sizes):
+    store = LocalStorage(tmp_path / "store")
+    data = [bytes([n % 251]) * size for n, size in enumerate(sizes)]
+    fp, path = store.new_upload_file()
+    with fp:
+        for chunk in data:
+            fp.write(memoryview(chunk))
+    assert path.parent == store.staging_dir()
+    assert path.read_bytes() == b"".join(data)
+
+
+def test_uploads_fall_back_to_the_page_cache_where_direct_io_is_refused(tmp_path, monkeypatch):
+    """tmpfs and some devices refuse O_DIRECT (EINVAL) when opening or writing: the upload is written as before."""
+    import errno
+    import os
+
+    from archive.storage import direct_io
+
+    store = LocalStorage(tmp_path / "store")
+    real_write = os.write
+    refused: list[int] = []
+
+    def write(fd, data):  # the device refuses the alignment once: the file goes on through the page cache
+        if not refused:
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(direct_io.os, "write", write)
+    fp, path = store.new_upload_file()
+    with fp:
+        fp.write(b"a" * 5000)
+    assert refused and path.read_bytes() == b"a" * 5000
+    monkeypatch.setattr(direct_io.os, "write", real_write)
+
+    real_open = os.open
+
+    def open_(path, flags, *args):
+        if flags & getattr(os, "O_DIRECT", 0):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(direct_io.os, "open", open_)
+    fp, path = store.new_upload_file()
+    with fp:
+        fp.write(b"b" * 3)
+    assert path.read_bytes() == b"b" * 3

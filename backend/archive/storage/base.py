@@ -65,6 +65,11 @@ class Storage(ABC):
             fd, name = tempfile.mkstemp(dir=directory, suffix=suffix)
         return os.fdopen(fd, "wb"), Path(name)
 
+    def new_upload_file(self) -> tuple[BinaryIO, Path]:
+        """A staging file for an upload that is written once, front to back, and only closed (STOW-RS parts):
+        backends may write it in a cheaper way than :meth:`new_staging_file`'s (no seek, tell or read)."""
+        return self.new_staging_file()
+
     @staticmethod
     def new_key() -> str:
         token = secrets.token_hex(16)
