@@ -7,7 +7,7 @@
 //   ohif mode:     OHIF's static files from bench/ohif, /dicomweb proxied to Lightbox with HTTP Basic auth.
 //
 //   node bench/viewer_bench.mjs --server http://127.0.0.1:8010 --user rad --password ... [--runs 3]
-//        [--patient Phantom^Chest] [--expect 300] [--no-ohif] [--direct] [--warm] [--json bench/out/viewer.json]
+//        [--patient Phantom^Chest] [--expect 300] [--no-ohif] [--direct] [--warm] [--query '?lb.gpufirst=1'] [--json bench/out/viewer.json]
 //   --direct also times Lightbox without the proxy (its real figure).
 //   --warm   also times a returning user: the same viewer opened once before in the same browser context
 //            (HTTP cache and V8's code cache warm). Without it every run is a first visit (empty cache).
@@ -46,6 +46,8 @@ const PATIENT = args.patient ?? 'Phantom^Chest';
 const EXPECT = Number(args.expect ?? 300);
 const OHIF_DIST = path.join(here, 'ohif', 'package', 'dist');
 const TIMEOUT_MS = Number(args.timeout ?? 60000);
+// Appended to Lightbox's viewer URL, for A/B runs of its loading knobs (e.g. '?lb.gpufirst=1'; viewer/cornerstone.ts).
+const QUERY = typeof args.query === 'string' ? args.query : '';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'];
 
 const MIME = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html', '.wasm': 'application/wasm', '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.woff2': 'font/woff2', '.txt': 'text/plain' };
@@ -178,7 +180,7 @@ async function cachedCount(page, viewer) {
 
 async function runOnce(browser, viewer, origin, studyUid, warm = false) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  const url = viewer.startsWith('lightbox') ? `${origin}/viewer/${studyUid}` : `${origin}/viewer?StudyInstanceUIDs=${studyUid}`;
+  const url = viewer.startsWith('lightbox') ? `${origin}/viewer/${studyUid}${QUERY}` : `${origin}/viewer?StudyInstanceUIDs=${studyUid}`;
   if (viewer.startsWith('lightbox')) {
     // A logged-in session, without loading any viewer asset: the form redirects to a JSON endpoint.
     const login = await context.newPage();
