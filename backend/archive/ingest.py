@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
 
 from events.bus import publish
 from events.names import Event
 
 from .dicom import DicomError, FailureReason, ParsedInstance
 from .dicom.digest import dataset_sha256_of, same_dataset
-from .models import Instance, Patient, Series, Study
+from .index_sql import Item, held_instances, index_batch
+from .models import Instance
 from .parse_pool import check_file, check_files
 from .signals import instances_stored
 from .storage import get_storage
@@ -81,85 +81,12 @@ def _same_as_held(new: BinaryIO, held_sha: str, held_key: str) -> bool:
         return False
 
 
-def _rows(parsed: ParsedInstance) -> tuple[Study, Series, bool]:
-    """The study and series rows of an instance, created when new; True when the series was created."""
-    p = parsed.patient
-    patient, created = Patient.objects.get_or_create(
-        patient_id=p["patient_id"], issuer_of_patient_id=p["issuer_of_patient_id"], defaults=p
-    )
-    if not created and not patient.patient_name and p["patient_name"]:
-        Patient.objects.filter(pk=patient.pk).update(**p)
-    study, _ = Study.objects.get_or_create(
-        study_instance_uid=parsed.study_instance_uid, defaults={**parsed.study, "patient": patient}
-    )
-    series, series_created = Series.objects.get_or_create(
-        series_instance_uid=parsed.series_instance_uid, defaults={**parsed.series, "study": study}
-    )
-    if series.study_id != study.pk:
-        raise DicomError(
-            f"Series {series.series_instance_uid} already belongs to another study.",
-            FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,
-        )
-    return study, series, series_created
-
-
-def _instance_row(series: Series, parsed: ParsedInstance, key: str, size: int) -> Instance:
-    # sha256 is left empty: a re-sent copy is compared with the stored file (dicom.digest)
-    return Instance(series=series, storage_key=key, file_size=size, sha256="", metadata=parsed.metadata_json,
-                    frame_index=parsed.frame_index, **parsed.instance)
-
-
-def _count(study: Study, series: Series, added: int, series_created: bool, modalities: set[str]) -> None:
-    """Add ``added`` instances to the denormalised counters, and ``modalities`` to the study's."""
-    Series.objects.filter(pk=series.pk).update(
-        number_of_series_related_instances=F("number_of_series_related_instances") + added
-    )
-    study_update = {"number_of_study_related_instances": F("number_of_study_related_instances") + added}
-    if series_created:
-        study_update["number_of_study_related_series"] = F("number_of_study_related_series") + 1
-    new = {m for m in modalities if m and f"\\{m}\\" not in study.modalities_in_study}
-    if new:
-        current = Study.objects.select_for_update().values_list("modalities_in_study", flat=True).get(pk=study.pk)
-        missing = sorted(m for m in new if f"\\{m}\\" not in current)
-        if missing:
-            study_update["modalities_in_study"] = (current or "\\") + "".join(f"{m}\\" for m in missing)
-    Study.objects.filter(pk=study.pk).update(**study_update)
-
-
-def _index(parsed: ParsedInstance, key: str, size: int) -> None:
-    study, series, series_created = _rows(parsed)
-    _instance_row(series, parsed, key, size).save(force_insert=True)
-    _count(study, series, 1, series_created, {parsed.series["modality"]})
-
-
-@dataclass(slots=True)
-class _Staged:
-    """An instance checked and moved into the store, waiting to be indexed."""
-
-    parsed: ParsedInstance
-    key: str
-    size: int
-
-
-def _index_batch(staged: list[_Staged]) -> None:
-    """Index instances in the caller's transaction: one lookup and one insert statement per series."""
-    by_series: dict[str, list[_Staged]] = defaultdict(list)
-    for item in staged:
-        by_series[item.parsed.series_instance_uid].append(item)
-    for items in by_series.values():
-        study, series, series_created = _rows(items[0].parsed)
-        if any(item.parsed.study_instance_uid != study.study_instance_uid for item in items):
-            raise DicomError("A series is spread over several studies.", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
-        Instance.objects.bulk_create([_instance_row(series, i.parsed, i.key, i.size) for i in items])
-        _count(study, series, len(items), series_created, {i.parsed.series["modality"] for i in items})
-
-
-def _index_one(item: _Staged) -> StoreOutcome:
+def _index_one(item: Item) -> StoreOutcome:
     """Index one stored file in its own transaction; on refusal its file is removed again."""
     parsed = item.parsed
     try:
         with transaction.atomic():
-            _index(parsed, item.key, item.size)
+            index_batch([item])
     except IntegrityError:
         try:
             outcome = _duplicate_outcome(parsed, item.key)
@@ -240,9 +167,7 @@ def _store_files(paths: list[Path], expected_study_uid: str | None, consume: boo
             )
         else:
             checked.append((n, parsed))
-    known = {uid: (sha, key) for uid, sha, key in Instance.objects.filter(
-        sop_instance_uid__in=[parsed.sop_instance_uid for _, parsed in checked]
-    ).values_list("sop_instance_uid", "sha256", "storage_key")}
+    known = held_instances("default", [parsed.sop_instance_uid for _, parsed in checked])
     first: dict[str, int] = {}  # the same instance twice in one batch: the first one counts
     to_put: list[tuple[int, ParsedInstance]] = []
     for n, parsed in checked:
@@ -261,7 +186,7 @@ def _store_files(paths: list[Path], expected_study_uid: str | None, consume: boo
     if len(staged) > 1:
         try:
             with transaction.atomic():
-                _index_batch([item for _, item in staged])
+                index_batch([item for _, item in staged])
             for n, item in staged:
                 outcomes[n] = _stored(item.parsed)
             staged = []
@@ -282,7 +207,7 @@ def _store_files(paths: list[Path], expected_study_uid: str | None, consume: boo
 
 
 def _put_all(paths: list[Path], to_put: list[tuple[int, ParsedInstance]], consume: bool,
-             outcomes: list[StoreOutcome | None], synced: set[int]) -> list[tuple[int, _Staged]]:
+             outcomes: list[StoreOutcome | None], synced: set[int]) -> list[tuple[int, Item]]:
     """Move the checked files into the store together (made durable in parallel, then renamed: a file is in the
     store before its index row exists, and durable before either; ``synced``: the positions of files already
     made durable by their parse). Failures go into ``outcomes``."""
@@ -304,7 +229,7 @@ def _put_all(paths: list[Path], to_put: list[tuple[int, ParsedInstance]], consum
             durable.append(False)
     ready = [(i, src) for i, src in enumerate(sources) if src is not None]
     keys = storage.put_many([src for _, src in ready], synced=[durable[i] for i, _ in ready])
-    staged: list[tuple[int, _Staged]] = []
+    staged: list[tuple[int, Item]] = []
     for (i, _src), key in zip(ready, keys, strict=True):
         n, parsed = to_put[i]
         if isinstance(key, OSError):
@@ -312,7 +237,7 @@ def _put_all(paths: list[Path], to_put: list[tuple[int, ParsedInstance]], consum
             outcomes[n] = _failed(f"The archive could not write the file: {key.strerror or key}",
                                   FailureReason.OUT_OF_RESOURCES, parsed)
             continue
-        staged.append((n, _Staged(parsed, key, sizes[i])))
+        staged.append((n, Item(parsed, key, sizes[i])))
     return staged
 
 
