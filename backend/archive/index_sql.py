@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connections, models
@@ -67,7 +66,7 @@ def _table(alias: str, model: type[models.Model]) -> _Table:
                   ", ".join(quote(f.column) for f, _ in fields))
 
 
-def _row(alias: str, table: _Table, values: dict[str, Any], now: datetime) -> list[Any]:
+def _row(alias: str, table: _Table, values: dict[str, Any], now: _Clock) -> list[Any]:
     """Insert parameters for one row, converted as ``Model.save``/``bulk_create`` convert them."""
     connection = connections[alias]
     out = []
@@ -77,13 +76,27 @@ def _row(alias: str, table: _Table, values: dict[str, Any], now: datetime) -> li
         elif field.name in values:
             value = values[field.name]
         elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            value = now
+            out.append(now.value(connection, field))
+            continue
         else:
             value = field.get_default()
         if value is not None and (plain is None or type(value) is not plain):
             value = field.get_db_prep_save(value, connection)
         out.append(value)
     return out
+
+
+class _Clock:
+    """The batch's time (``auto_now``/``auto_now_add``), converted once per column: every row shares it."""
+
+    def __init__(self) -> None:
+        self.now = timezone.now()
+        self._db: dict[models.Field, Any] = {}
+
+    def value(self, connection, field: models.Field) -> Any:
+        if field not in self._db:
+            self._db[field] = field.get_db_prep_save(self.now, connection)
+        return self._db[field]
 
 
 def _fetch(alias: str, sql: str, params: Sequence[Any]) -> list[tuple]:
@@ -139,7 +152,7 @@ class _StudyState:
 class _Batch:
     """The rows of one batch, looked up once and created when missing, in the order the ORM path took."""
 
-    def __init__(self, alias: str, groups: list[list[Item]], now: datetime) -> None:
+    def __init__(self, alias: str, groups: list[list[Item]], now: _Clock) -> None:
         self.alias, self.now = alias, now
         self.patient_t, self.study_t = _table(alias, Patient), _table(alias, Study)
         self.series_t = _table(alias, Series)
@@ -216,7 +229,7 @@ def index_batch(items: Sequence[Item], *, using: str = "default") -> None:
         groups.setdefault(item.parsed.series_instance_uid, []).append(item)
     if not groups:
         return
-    now = timezone.now()
+    now = _Clock()
     batch = _Batch(using, list(groups.values()), now)
     rows: list[list[Any]] = []
     series_added: dict[int, int] = {}

@@ -133,7 +133,7 @@ def store_file(path: str | Path, *, expected_study_uid: str | None = None, consu
 def store_files(paths: list[str | Path], *, expected_study_uid: str | None = None, consume: bool = False,
                 parse_in_processes: bool = False) -> list[StoreOutcome]:
     """:func:`store_file` for several files, outcomes in order. Each file succeeds or fails on its own, but they
-    are indexed in one transaction with one lookup per series (a fraction of the database work per instance);
+    are indexed in one transaction with a few plain SQL statements per batch (:mod:`archive.index_sql`);
     when that transaction is refused, each instance is indexed on its own so that one bad instance fails alone.
 
     ``parse_in_processes``: parse in :mod:`archive.parse_pool`'s processes (the server's store workers), so
