@@ -25,6 +25,7 @@ from .models import Instance, Patient, Series, Study
 
 INSERT_ROWS = 200  # instance rows per multi-row INSERT (PostgreSQL; SQLite uses executemany)
 IN_CHUNK = 500  # values per IN (...) list
+OR_CHUNK = 100  # patient identities per OR list
 
 
 @dataclass(slots=True)
@@ -169,10 +170,12 @@ class _Batch:
     def _patients(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list]:
         t = self.patient_t
         pid, issuer = t.col("patient_id"), t.col("issuer_of_patient_id")
-        keys_list = sorted(keys)
-        where = " OR ".join([f"({pid} = %s AND {issuer} = %s)"] * len(keys_list))
-        rows = _fetch(self.alias, f"SELECT {t.col('id')}, {pid}, {issuer}, {t.col('patient_name')} FROM {t.name} "
-                                  f"WHERE {where}", [v for key in keys_list for v in key])
+        keys_list, rows = sorted(keys), []
+        for n in range(0, len(keys_list), OR_CHUNK):  # SQLite's expression depth is limited (1000)
+            chunk = keys_list[n:n + OR_CHUNK]
+            where = " OR ".join([f"({pid} = %s AND {issuer} = %s)"] * len(chunk))
+            rows += _fetch(self.alias, f"SELECT {t.col('id')}, {pid}, {issuer}, {t.col('patient_name')} "
+                                       f"FROM {t.name} WHERE {where}", [v for key in chunk for v in key])
         return {(p, i): [pk, name] for pk, p, i, name in rows}
 
     def patient(self, p: dict[str, str]) -> int:

@@ -159,3 +159,17 @@ def test_concurrent_batches_of_one_new_study_keep_every_count(slices):
     assert Patient.objects.filter(patient_id=slices[0].patient["patient_id"]).count() == 1
     assert Instance.objects.filter(series__study=row).count() == workers * per
     assert all(s.number_of_series_related_instances == per for s in row.series.all())
+
+
+@pytest.mark.django_db
+def test_a_batch_of_many_patients_and_series(slices):
+    """More patients than one OR list and more series than one IN list take (import, a large STOW request)."""
+    study = generate_uid()
+    batch = items([variant(slices[n % 3], study=study, series=generate_uid(), patient={"patient_id": f"P-{n // 2}"})
+                   for n in range(2400)])
+    with transaction.atomic():
+        index_batch(batch)
+    row = Study.objects.get(study_instance_uid=study)
+    assert (row.number_of_study_related_series, row.number_of_study_related_instances) == (2400, 2400)
+    assert Patient.objects.filter(patient_id__startswith="P-").count() == 1200
+    assert row.modalities == ["CT"]
