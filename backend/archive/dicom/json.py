@@ -86,13 +86,21 @@ def _items_json(ds: Dataset) -> dict[str, Any]:
     return {f"{int(tag):08X}": element_json(ds[tag]) for tag in ds.keys()}
 
 
-def dataset_json(ds: Dataset, study_uid: str, series_uid: str, sop_uid: str) -> dict[str, Any]:
+def dataset_json(ds: Dataset, study_uid: str, series_uid: str, sop_uid: str,
+                 fast: dict[int, tuple[str, list]] | None = None) -> dict[str, Any]:
+    """The instance's DICOM JSON; ``fast`` holds the elements that :func:`archive.dicom.fast.fast_values`
+    decoded (never bulk data), the others are read from ``ds``."""
     base = instance_path(study_uid, series_uid, sop_uid)
     result: dict[str, Any] = {}
+    fast = fast or {}
     for tag in ds.keys():
         tag = int(tag)
         key = f"{tag:08X}"
-        if _is_bulk(ds, tag):
+        found = fast.get(tag)
+        if found is not None:
+            vr, values = found
+            result[key] = {"vr": vr, "Value": values} if values else {"vr": vr}
+        elif _is_bulk(ds, tag):
             vr = _bulk_vr(ds, tag)
             result[key] = {"vr": vr if vr in BULK_VRS else "OB", "BulkDataURI": f"{base}/bulkdata/{key}"}
         else:

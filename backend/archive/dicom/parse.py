@@ -21,6 +21,7 @@ from pydicom.filereader import _read_file_meta_info, data_element_generator, rea
 from pydicom.uid import UID
 
 from .errors import DicomError, FailureReason
+from .fast import fast_values, index_value
 from .frames import FrameIndex, encapsulated_frame_index, native_frame_index
 from .json import dataset_json
 from .names import fuzzy_key, name_search_key
@@ -72,14 +73,32 @@ class ParsedInstance:
         return self.instance["sop_instance_uid"]
 
 
+_TAGS: dict[str, int] = {}
+_NUMBER_VRS = frozenset({"IS", "DS", "US", "SS", "UL", "SL", "FL", "FD", "SV", "UV"})
+
+
+def _get(ds: Dataset, keyword: str, text: bool = False) -> Any:
+    """``ds.get(keyword)``, from the values decoded by :func:`fast_values` when it has the element (numbers
+    that are read as text stay with pydicom, whose IS and DS keep their original string)."""
+    fast = ds.__dict__.get("_lightbox_fast")
+    if fast:
+        tag = _TAGS.get(keyword)
+        if tag is None:
+            tag = _TAGS[keyword] = int(pydicom.datadict.tag_for_keyword(keyword))
+        found = fast.get(tag)
+        if found is not None and not (text and found[0] in _NUMBER_VRS):
+            return index_value(*found)
+    return ds.get(keyword)
+
+
 def _str(ds: Dataset, keyword: str, max_len: int | None = None) -> str:
     try:
-        value = ds.get(keyword)
+        value = _get(ds, keyword, text=True)
     except Exception as exc:  # a malformed value of an optional attribute
         raise DicomError(f"{keyword} cannot be read: {exc}") from exc
     if value is None or value == "":
         return ""
-    if isinstance(value, pydicom.multival.MultiValue):
+    if isinstance(value, pydicom.multival.MultiValue | list):
         value = "\\".join(str(v) for v in value)
     text = str(value).strip()
     return text[:max_len] if max_len else text
@@ -88,10 +107,10 @@ def _str(ds: Dataset, keyword: str, max_len: int | None = None) -> str:
 def _int(ds: Dataset, keyword: str, low: int = -(2**31), high: int = 2**31 - 1) -> int | None:
     """An integer value, or None when absent, invalid or outside ``low..high`` (the index column's range)."""
     try:
-        value = ds.get(keyword)
+        value = _get(ds, keyword)
         if value is None or value == "":
             return None
-        if isinstance(value, pydicom.multival.MultiValue):
+        if isinstance(value, pydicom.multival.MultiValue | list):
             value = value[0]
         number = int(value)
     except (TypeError, ValueError, OverflowError, IndexError):
@@ -142,26 +161,27 @@ def _read(fp: BinaryIO) -> Dataset:
     return ds
 
 
-def _check_complete(ds: Dataset) -> None:
+def _check_complete(ds: Dataset, skip: dict[int, Any]) -> None:
     """Decode every value once, so a malformed one is found now rather than at retrieval. Pixel Data is not
     read (its length is checked by :func:`_check_lengths` and the frame index); the decoded values are kept
-    in ``ds`` for :func:`dataset_json` and the index values."""
+    in ``ds`` for :func:`dataset_json` and the index values. The elements in ``skip`` were decoded by
+    :func:`fast_values` and stay raw."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # invalid values of a VR are common in the wild: store, do not refuse
         try:
-            _decode_all(ds)
+            _decode_all(ds, skip)
         except Exception as exc:
             raise DicomError(f"The data set is malformed or truncated: {exc}") from exc
 
 
-def _decode_all(ds: Dataset) -> None:
+def _decode_all(ds: Dataset, skip: dict[int, Any]) -> None:
     for tag in ds.keys():
-        if tag == PIXEL_DATA:
-            continue  # checked by position and length, never read into memory here
+        if tag == PIXEL_DATA or tag in skip:
+            continue  # Pixel Data: checked by position and length, never read into memory here
         elem = ds[tag]
         if elem.VR == "SQ":
             for item in elem.value:
-                _decode_all(item)
+                _decode_all(item, {})
 
 
 def _check_lengths(ds: Dataset, fp: BinaryIO, size: int, ts: str) -> None:
@@ -260,8 +280,8 @@ def _value_length(fp, value_offset: int, size: int, little_endian: bool) -> int:
 
 def _slice_position(ds: Dataset) -> float | None:
     try:
-        ipp = [float(v) for v in ds.ImagePositionPatient]
-        iop = [float(v) for v in ds.ImageOrientationPatient]
+        ipp = [float(v) for v in _get(ds, "ImagePositionPatient")]
+        iop = [float(v) for v in _get(ds, "ImageOrientationPatient")]
     except (AttributeError, TypeError, ValueError):
         return None
     if len(ipp) != 3 or len(iop) != 6:
@@ -301,7 +321,9 @@ def _parse_open(fp: BinaryIO, size: int) -> ParsedInstance:
     if not is_valid_uid(ts, lenient=True):
         raise DicomError(f"Transfer Syntax UID {ts[:80]!r} is not a valid UID.", FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED)
     _check_lengths(ds, fp, size, ts)
-    _check_complete(ds)
+    fast = fast_values(ds, ts)  # the common elements, decoded without pydicom's DataElements
+    ds.__dict__["_lightbox_fast"] = fast  # for _get (bypasses Dataset.__setattr__: not a DICOM attribute)
+    _check_complete(ds, fast)
     sop_class = _uid(ds, "SOPClassUID", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
     sop_instance = _uid(ds, "SOPInstanceUID", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
     meta_sop = str(ds.file_meta.get("MediaStorageSOPInstanceUID", "") or "")
@@ -357,5 +379,5 @@ def _parse_open(fp: BinaryIO, size: int) -> ParsedInstance:
             "slice_position": _slice_position(ds),
         },
         frame_index=frame_index,
-        metadata_json=orjson.dumps(dataset_json(ds, study_uid, series_uid, sop_instance)),
+        metadata_json=orjson.dumps(dataset_json(ds, study_uid, series_uid, sop_instance, fast)),
     )
