@@ -40,7 +40,7 @@ _pool: _Pool | None = None
 _pool_failed = False
 _exit_registered = False
 _lock = threading.Lock()
-_early: dict[tuple, Future] = {}  # staging path -> its check, started while the request was still arriving
+_early: dict[str, Future] = {}  # staging path -> its check, started while the request was still arriving
 EARLY_MAX = 4096
 REPLACEMENTS_MAX = 16  # processes that died and were replaced; beyond that something kills them: stop trying
 
@@ -318,13 +318,11 @@ def check_soon(path: Path) -> None:
         _early[_identity(path)] = future
 
 
-def _identity(path: Path) -> tuple:
-    """The path and what it holds (inode, size, modification time): a result is only used for the same file."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return (str(path),)
-    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+def _identity(path: Path) -> str:
+    """What an early result is filed under: the staging path alone. Staging files have fresh random names,
+    created exclusively and never written again once handed to :func:`check_soon` (a ``stat`` of each file
+    here and in :func:`check_files` was two syscalls per STOW part)."""
+    return str(path)
 
 
 def forget(path: Path) -> None:

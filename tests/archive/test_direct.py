@@ -264,8 +264,8 @@ def test_body_stream_hands_on_every_byte_in_order(sizes):
     cuts = [0, 1, 2, 700, 65536, 65537, 300_000, len(body) - 3, len(body)]
     stream = _BodyStream()
     for start, end in itertools.pairwise(cuts):
-        stream.messages.put(body[start:end])
-    stream.messages.put(None)
+        stream.put(body[start:end])
+    stream.put(None)
     out, i = bytearray(), 0
     while True:
         size = sizes[i % len(sizes)]
@@ -293,8 +293,8 @@ def test_stow_reads_the_direct_routes_stream_as_its_messages_came(tmp_path):
     body, content_type = multipart(blobs)
     stream = _BodyStream()
     for start in range(0, len(body), 65536):
-        stream.messages.put(body[start:start + 65536])
-    stream.messages.put(None)
+        stream.put(body[start:start + 65536])
+    stream.put(None)
     stream.read = None  # type: ignore[assignment] - any call of read fails the test
     request = RequestFactory().post("/dicomweb/studies", data=b"", content_type=content_type)
     request.lightbox_body = stream
@@ -304,3 +304,76 @@ def test_stow_reads_the_direct_routes_stream_as_its_messages_came(tmp_path):
         assert all(part.path.parent == get_storage().staging_dir() for part in parts)
     finally:
         stow._discard(parts)
+
+
+@pytest.mark.parametrize("size", [1, 100, 65536, 300_000])
+def test_body_stream_wakes_its_reader_for_small_messages_and_a_full_queue(size):
+    """The reader is woken once WAKE_BYTES have arrived, at the end, or when the queue is full (the pump then
+    waits for the reader): many tiny messages, a slow trickle and big ones all come through, in order."""
+    import threading
+    import time
+
+    from archive.direct import BODY_QUEUE_MESSAGES, _BodyStream
+
+    body = bytes(range(256)) * 2000
+    stream = _BodyStream()
+
+    def pump():  # as direct._pump: pause while the queue is full
+        for start in range(0, len(body), size):
+            while len(stream.chunks) >= BODY_QUEUE_MESSAGES:
+                time.sleep(0.001)
+            stream.put(body[start:start + size])
+            if start < 3 * size:
+                time.sleep(0.01)  # a slow start: the reader waits with less than WAKE_BYTES queued
+        stream.put(None)
+
+    thread = threading.Thread(target=pump)
+    thread.start()
+    out = bytearray()
+    while chunk := stream.read1(1 << 20):
+        out += chunk
+    thread.join(timeout=30)
+    assert bytes(out) == body and not thread.is_alive()
+
+
+def test_the_uvicorn_body_receiver_is_uvicorns_receive_without_the_copy():
+    """For uvicorn's httptools cycle the pump uses a receive that hands on the gathered bytearray itself; its
+    messages are the same as uvicorn's own (body, more_body, 100-continue, disconnect); any other receive is
+    used as it is."""
+    import asyncio
+    from unittest import mock
+
+    from uvicorn.protocols.http.flow_control import FlowControl
+    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+    from archive.direct import _body_receiver
+
+    async def run(fast: bool, disconnect: bool = False):
+        transport = mock.Mock()
+        transport.is_closing.return_value = False
+        event = asyncio.Event()
+        cycle = RequestResponseCycle({"type": "http"}, transport, FlowControl(transport), mock.Mock(), mock.Mock(),
+                                     False, [], event, True, True, lambda: None)
+        receive = _body_receiver(cycle.receive) if fast else cycle.receive
+        assert (receive == cycle.receive) is not fast
+        out = []
+        cycle.body += b"abc"
+        event.set()
+        out.append(await receive())
+        cycle.body += b"de"
+        cycle.more_body = False
+        event.set()
+        if disconnect:
+            cycle.disconnected = True
+        out.append(await receive())
+        return out, transport.write.call_args_list
+
+    for disconnect in (False, True):
+        plain, fast = asyncio.run(run(False, disconnect)), asyncio.run(run(True, disconnect))
+        assert plain == fast
+    (first, _second), _ = asyncio.run(run(True))
+    assert isinstance(first["body"], bytearray) and first == {"type": "http.request", "body": b"abc", "more_body": True}
+
+    async def other(): ...
+
+    assert _body_receiver(other) is other

@@ -6,7 +6,7 @@ kernel CPU per 512 KB CT slice (docs/PERFORMANCE.md), the largest single cost of
 With ``O_DIRECT`` the disk reads the bytes from one reused, page-aligned buffer instead. Nothing else changes:
 the file is still made durable (``fsync``) before it is renamed into the store, and read back like any other.
 
-``O_DIRECT`` needs block-aligned lengths: the last block is written whole and the file cut to its size. Where it
+``O_DIRECT`` needs block-aligned lengths: the last, partial block is written through the page cache. Where it
 is not available (tmpfs, other systems, an odd device), the file is written through the page cache as before.
 """
 from __future__ import annotations
@@ -88,6 +88,27 @@ class DirectFile:
         finally:
             view.release()
 
+    def _tail(self, start: int) -> None:
+        """The last, partial block through the page cache (one page), where the file ends: no padding to cut
+        off afterwards (``ftruncate`` of a block written around the cache made ext4 read that block back from
+        the disk to zero its end, a synchronous read per file)."""
+        import fcntl
+
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, 0)  # the status flags are O_DIRECT alone (see open_direct)
+        self.direct = False
+        self._write_all(memoryview(self.buf)[start:self.fill])
+
+    def _write_all(self, view: memoryview) -> None:
+        try:
+            done, length = 0, len(view)
+            while done < length:
+                written = os.write(self.fd, view[done:])
+                if written <= 0:
+                    raise OSError(errno.EIO, "short write")
+                done += written
+        finally:
+            view.release()
+
     def _buffered(self) -> None:
         import fcntl
 
@@ -100,13 +121,11 @@ class DirectFile:
             return
         try:
             if self.fill:
-                length = self.fill
-                if self.direct:
-                    length = -(-self.fill // BLOCK) * BLOCK
-                    self.buf[self.fill:length] = bytes(length - self.fill)
-                self._flush(length)
-                if length != self.fill:
-                    os.ftruncate(self.fd, self.size)
+                whole = self.fill // BLOCK * BLOCK if self.direct else self.fill
+                if whole:
+                    self._flush(whole)
+                if whole < self.fill:
+                    self._tail(whole)
         finally:
             buf, self.buf = self.buf, None
             _release(buf)

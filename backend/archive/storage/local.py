@@ -18,6 +18,9 @@ from .direct_io import open_direct
 _SYNC_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lightbox-fsync")
 
 
+FOLDER_FILES = 16  # files renamed into one new store folder before the next is chosen (see LocalStorage._folder)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -30,7 +33,9 @@ class LocalStorage(Storage):
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root or lightbox_setting("STORAGE_ROOT")).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._made: set[Path] = set()  # store folders known to exist (bounded: 65,536 at most)
+        # the folder new files go to, made once and then used for FOLDER_FILES files (key, folder, files left):
+        # a new folder per file cost a mkdir each (3% of STOW's web-process CPU); the files still spread evenly
+        self._folder: tuple[str, Path, int] = ("", self.root, 0)
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -83,20 +88,23 @@ class LocalStorage(Storage):
         return keys
 
     def _move_in(self, src: Path) -> str:
-        """Rename a durable staging file to a new server-chosen key (its folders made once per process)."""
-        key = self.new_key()
-        dest = self.root / key  # new_key() is hex digits and slashes: nothing to resolve
-        if dest.parent not in self._made:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(dest.parent)
+        """Rename a durable staging file to a new server-chosen key, in the current folder (made when chosen)."""
+        prefix, folder, left = self._folder
+        if left <= 0:
+            prefix = self.new_key().rpartition("/")[0]
+            folder = self.root / prefix  # new_key() is hex digits and slashes: nothing to resolve
+            folder.mkdir(parents=True, exist_ok=True)
+        self._folder = (prefix, folder, left - 1 if left > 0 else FOLDER_FILES - 1)  # threads may race: harmless
+        name = f"{secrets.token_hex(16)}.dcm"
+        dest = folder / name
         try:
             os.replace(src, dest)
         except FileNotFoundError:  # the folder was removed behind our back: make it again
             if not os.path.exists(src):
                 raise
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
             os.replace(src, dest)
-        return key
+        return f"{prefix}/{name}" if prefix else name
 
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
