@@ -2,7 +2,6 @@
 values, DICOM JSON, frames) as pydicom's DataElements, or the same refusal, on every file we have."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pydicom
@@ -14,15 +13,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate
 import archive.dicom.parse as parse_module
 from archive.dicom import DicomError, parse_file
 from archive.dicom.fast import fast_values
-
-PYDICOM_FILES = Path(pydicom.data.__file__).parent / "test_files"
-
-
-@pytest.fixture(autouse=True)
-def _quiet_pydicom():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+from tests.archive.test_parse import PYDICOM_FILES, _quiet_pydicom  # noqa: F401 - the autouse fixture applies here too
 
 
 def _outcome(path: Path):
