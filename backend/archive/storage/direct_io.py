@@ -12,6 +12,7 @@ is not available (tmpfs, other systems, an odd device), the file is written thro
 from __future__ import annotations
 
 import errno
+import fcntl
 import mmap
 import os
 import threading
@@ -92,10 +93,7 @@ class DirectFile:
         """The last, partial block through the page cache (one page), where the file ends: no padding to cut
         off afterwards (``ftruncate`` of a block written around the cache made ext4 read that block back from
         the disk to zero its end, a synchronous read per file)."""
-        import fcntl
-
-        fcntl.fcntl(self.fd, fcntl.F_SETFL, 0)  # the status flags are O_DIRECT alone (see open_direct)
-        self.direct = False
+        self._buffered()
         self._write_all(memoryview(self.buf)[start:self.fill])
 
     def _write_all(self, view: memoryview) -> None:
@@ -110,8 +108,7 @@ class DirectFile:
             view.release()
 
     def _buffered(self) -> None:
-        import fcntl
-
+        """Go on through the page cache (O_DIRECT off for this file)."""
         flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
         fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
         self.direct = False
