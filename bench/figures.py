@@ -16,7 +16,7 @@ import orjson
 import requests
 
 from .data import CtSeries
-from .measure import BenchError, check, closed_loop, wrk
+from .measure import BenchError, check, closed_loop, closed_loop_processes, wrk
 from .probes import Probe, latency_probe, rate_finish
 from .targets import DICOM_JSON, ENCODINGS, FRAME_ACCEPT, Target
 
@@ -214,27 +214,42 @@ def frame_paths(target: Target, ct: CtSeries) -> list[str]:
     return [f"{target.instance_path(ct.study_uid, ct.series_uid, sop)}/frames/1" for sop in ct.sop_uids]
 
 
-def frames(target: Target, ct: CtSeries, clients: int, encoding: str, seconds: float) -> Probe:
-    """Frames/s, one frame per request (each instance's frame 1 in turn), ``clients`` keep-alive threads; each
-    round runs ``seconds``."""
+def frames(target: Target, ct: CtSeries, clients: int, encoding: str, seconds: float, *,
+           processes: bool = False) -> Probe:
+    """Frames/s, one frame per request (each instance's frame 1 in turn), ``clients`` keep-alive clients: threads
+    of this process, or with ``processes`` separate client processes (independent viewers); each round runs
+    ``seconds``. The client's own CPU per frame goes into the JSON: it shows when the client is the limit."""
     paths = frame_paths(target, ct)
     headers = {"Accept": FRAME_ACCEPT, "Accept-Encoding": ENCODINGS[encoding]}
     codings: set[str] = set()
 
     def step(r: int) -> dict:
-        def request(session: requests.Session, i: int) -> int:
-            resp = session.get(target.url(paths[(i + 37 * r) % len(paths)]), headers=headers, timeout=60)
-            if resp.status_code != 200:
-                raise BenchError(f"frame: HTTP {resp.status_code} {resp.text[:200]!r}")
-            codings.add(resp.headers.get("Content-Encoding", "identity"))
-            return len(resp.content)
+        if processes:
+            urls = [target.url(p) for p in paths[37 * r % len(paths):] + paths[:37 * r % len(paths)]]
+            result = closed_loop_processes(urls, headers, target.auth, clients, seconds)
+            codings.update(result.codings)
+        else:
+            def request(session: requests.Session, i: int) -> int:
+                resp = session.get(target.url(paths[(i + 37 * r) % len(paths)]), headers=headers, timeout=60)
+                if resp.status_code != 200:
+                    raise BenchError(f"frame: HTTP {resp.status_code} {resp.text[:200]!r}")
+                codings.add(resp.headers.get("Content-Encoding", "identity"))
+                return len(resp.content)
 
-        result = closed_loop(target.session, request, clients, seconds, max_requests=100_000)
+            result = closed_loop(target.session, request, clients, seconds, max_requests=100_000)
         if result.errors:
             raise BenchError(f"{len(result.errors)} frame requests failed, first: {result.errors[0]}")
-        return {"done": result.done, "seconds": result.seconds, "bytes": result.bytes}
+        return {"done": result.done, "seconds": result.seconds, "bytes": result.bytes,
+                "client_cpu_s": result.client_cpu_s}
 
-    return Probe(step, rate_finish(), {"content_encoding": codings})
+    rates = rate_finish()
+
+    def finish(parts: list[dict]) -> dict:
+        out = rates(parts)
+        out["client_cpu_ms_per_frame"] = 1000 * sum(p["client_cpu_s"] for p in parts) / max(1, out["done"])
+        return out
+
+    return Probe(step, finish, {"content_encoding": codings, "clients": "processes" if processes else "threads"})
 
 
 def frames_wrk(target: Target, ct: CtSeries, connections: int, encoding: str, seconds: float) -> Probe:

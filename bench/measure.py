@@ -1,10 +1,13 @@
 """Timing primitives: latency percentiles, bounded closed-loop throughput with threads, and ``wrk`` runs."""
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -13,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class BenchError(RuntimeError):
@@ -50,6 +55,8 @@ class LoadResult:
     seconds: float
     errors: list[str] = field(default_factory=list)
     bytes: int = 0
+    client_cpu_s: float = 0.0  # CPU time the client spent (user + system), all its threads or processes
+    codings: set[str] = field(default_factory=set)  # Content-Encoding of the answers (process loops only)
 
     @property
     def per_second(self) -> float:
@@ -86,15 +93,105 @@ def closed_loop(make_session: Callable[[], requests.Session], request: Callable[
                 result.bytes += size
 
     threads = [threading.Thread(target=run, args=(s,)) for s in sessions]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     result.seconds = time.perf_counter() - start
+    result.client_cpu_s = _cpu_s() - cpu
     for s in sessions:
         s.close()
     return result
+
+
+def _cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def closed_loop_processes(urls: list[str], headers: dict[str, str], auth: tuple[str, str] | None, clients: int,
+                          duration: float) -> LoadResult:
+    """Like :func:`closed_loop` with ``clients`` *processes*, each one keep-alive ``requests`` session GETting
+    ``urls`` in turn (process k takes k, k + clients, ...): independent clients, as viewers in separate browsers
+    are. Threads of one Python process share its GIL, and with a fast server six of them spend more time handing
+    the GIL to each other than the server spends answering (docs/PERFORMANCE.md). Each process starts, makes
+    one untimed warm-up call and says so; the clock starts when all are ready and stops when the last one ends."""
+    job = json.dumps({"urls": urls, "headers": headers, "auth": auth, "stride": clients})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    procs = [subprocess.Popen([sys.executable, "-c", "from bench.measure import client_process; client_process()",
+                               str(k)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+             for k in range(clients)]
+    result = LoadResult(0, 0.0)
+    try:
+        for p in procs:
+            p.stdin.write(job + "\n")
+            p.stdin.flush()
+        for p in procs:
+            if p.stdout.readline().strip() != "ready":
+                raise BenchError("a client process did not start")
+        start = time.monotonic()
+        for p in procs:  # CLOCK_MONOTONIC is the same clock in every process
+            p.stdin.write(f"{start + duration!r}\n")
+            p.stdin.flush()
+        ends = []
+        for p in procs:
+            line = p.stdout.readline()
+            if not line:
+                raise BenchError("a client process ended without a result")
+            part = json.loads(line)
+            result.done += part["done"]
+            result.bytes += part["bytes"]
+            result.errors += part["errors"]
+            result.client_cpu_s += part["cpu_s"]
+            result.codings.update(part["codings"])
+            ends.append(part["end"])
+        result.seconds = max(ends) - start
+    finally:
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return result
+
+
+def client_process() -> None:
+    """One client of :func:`closed_loop_processes` (its own process): the job as a JSON line on stdin, "ready"
+    after the warm-up call, the deadline (monotonic seconds) on stdin, the counts as a JSON line on stdout."""
+    k = int(sys.argv[1])
+    job = json.loads(sys.stdin.readline())
+    urls, headers, stride = job["urls"], job["headers"], job["stride"]
+    session = requests.Session()
+    session.auth = tuple(job["auth"]) if job["auth"] else None
+    part = {"done": 0, "bytes": 0, "errors": [], "codings": [], "cpu_s": 0.0, "end": 0.0}
+
+    def get(i: int) -> int:
+        resp = session.get(urls[i % len(urls)], headers=headers, timeout=60)
+        if resp.status_code != 200:
+            raise BenchError(f"HTTP {resp.status_code} {resp.text[:200]!r}")
+        coding = resp.headers.get("Content-Encoding", "identity")
+        if coding not in part["codings"]:
+            part["codings"].append(coding)
+        return len(resp.content)
+
+    try:
+        get(k)
+    except Exception as exc:  # noqa: BLE001 - reported by the parent
+        part["errors"].append(f"warm-up: {exc}"[:200])
+    print("ready", flush=True)
+    end_at, cpu, i = float(sys.stdin.readline()), _cpu_s(), k
+    while not part["errors"] and time.monotonic() < end_at:
+        try:
+            part["bytes"] += get(i)
+            part["done"] += 1
+        except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+            part["errors"].append(str(exc)[:200])
+        i += stride
+    part["end"], part["cpu_s"] = time.monotonic(), _cpu_s() - cpu
+    session.close()
+    print(json.dumps(part), flush=True)
 
 
 WRK_SCRIPT = """
