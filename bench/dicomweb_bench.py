@@ -52,12 +52,13 @@ class Plan:
     wrk_seconds: float = 4.0
     first_frame_n: int = 10
     render_n: int = 20
+    fresh_instances: int = 100
     seed_studies: int = SEED_STUDIES
     orthanc_seed_deadline_s: float = 180.0
 
 
 QUICK = Plan(stow4_instances=100, cstore_instances=40, qido_n=12, meta_n=6, frame_seconds=1.5, wrk_seconds=4,
-             first_frame_n=4, render_n=6, seed_studies=0)
+             first_frame_n=4, render_n=6, fresh_instances=40, seed_studies=0)
 
 
 class Bench:
@@ -148,7 +149,7 @@ def seed(bench: Bench, servers: dict[str, LiveServer], orthanc: orthanc_mod.Orth
     return done
 
 
-def read_figures(bench: Bench, plan: Plan, ct: CtSeries, stow1: CtSeries) -> None:
+def read_figures(bench: Bench, plan: Plan, ct: CtSeries, stow1: CtSeries, roots: UidRoots) -> None:
     """Metadata, frames, search to first frame, rendered images: on the CT stored by STOW-RS."""
     study, series = stow1.study_uid, stow1.series_uid
     bench.latency("qido_instances", f"QIDO instances of the {len(ct.blobs)}-slice series",
@@ -173,6 +174,9 @@ def read_figures(bench: Bench, plan: Plan, ct: CtSeries, stow1: CtSeries) -> Non
     for enc in ("gzip", "identity"):
         bench.latency(f"first_frame_{enc}", f"Search to first frame, {enc}",
                       lambda t, e=enc: fig.first_frame(t, stow1, CT_PATIENT[1], e), plan.first_frame_n)
+    fresh = {t.name: [roots.next(), roots.next()] for t in bench.targets}  # a new study per target and round
+    bench.latency("fresh_frames", f"First read of each frame of a study just stored ({plan.fresh_instances} inst.)",
+                  lambda t: fig.fresh_frames(t, ct, fresh[t.name], plan.fresh_instances), 2)
     bench.latency("rendered", "Rendered JPEG of an instance", lambda t: fig.rendered(t, stow1, "rendered"),
                   plan.render_n)
     bench.latency("thumbnail", "Thumbnail of an instance", lambda t: fig.rendered(t, stow1, "thumbnail"),
@@ -274,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                           lambda t: fig.cstore(t, cstore_files[4], 4, cstore4.study_uid), rounds=2)
 
         if "reads" in only:
-            read_figures(bench, plan, ct, stow1)
+            read_figures(bench, plan, ct, stow1, roots)
 
         if plan.seed_studies and "qido" in only:
             bench.log(f"growing every index to {plan.seed_studies:,} more studies")

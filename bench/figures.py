@@ -6,6 +6,7 @@ raises :class:`bench.measure.BenchError` (or any exception), which costs one cel
 from __future__ import annotations
 
 import queue
+import statistics
 import subprocess
 import threading
 import time
@@ -15,8 +16,8 @@ from pathlib import Path
 import orjson
 import requests
 
-from .data import CtSeries
-from .measure import BenchError, check, closed_loop, closed_loop_processes, wrk
+from .data import CtSeries, rerooted
+from .measure import BenchError, check, closed_loop, closed_loop_processes, percentile, wrk
 from .probes import Probe, latency_probe, rate_finish
 from .targets import DICOM_JSON, ENCODINGS, FRAME_ACCEPT, Target
 
@@ -250,6 +251,31 @@ def frames(target: Target, ct: CtSeries, clients: int, encoding: str, seconds: f
         return out
 
     return Probe(step, finish, {"content_encoding": codings, "clients": "processes" if processes else "threads"})
+
+
+def fresh_frames(target: Target, ct: CtSeries, roots: list[str], count: int) -> Probe:
+    """A viewer opening a study that has just arrived: round r stores the first ``count`` slices of ``ct`` under
+    UID root ``roots[r]`` by STOW-RS (untimed), then
+    GETs each instance's frame 1 once, in order, one client; the figure is the median and p95 of those first
+    reads (nothing of that study has been read before, so no lookup or file read is cached yet)."""
+    headers = {"Accept": FRAME_ACCEPT, "Accept-Encoding": "identity"}
+    s = target.session()
+
+    def step(r: int) -> dict:
+        fresh = rerooted(ct, roots[r], count)
+        send_stow(target, stow_bodies(fresh.blobs, 10), clients=1)
+        times = []
+        for path in frame_paths(target, fresh):
+            start = time.perf_counter()
+            check(s.get(target.url(path), headers=headers, timeout=60), "frame of a study just stored")
+            times.append((time.perf_counter() - start) * 1000)
+        return {"times": times}
+
+    def finish(parts: list[dict]) -> dict:
+        times = [t for p in parts for t in p["times"]]
+        return {"median_ms": statistics.median(times), "p95_ms": percentile(times, 0.95), "n": len(times)}
+
+    return Probe(step, finish)
 
 
 def frames_wrk(target: Target, ct: CtSeries, connections: int, encoding: str, seconds: float) -> Probe:

@@ -563,6 +563,28 @@ def test_retrievals_are_audited(live_server_proc, data, http):
 # the guarantees of the middleware and the view.
 
 
+def test_frames_of_a_series_read_before_and_after_it_changes(http, live_server_proc, tmp_path):
+    """The first frame asked of a series brings the rows of all its instances; an instance stored later, a
+    wrong series in the URL and a deleted series must still be answered as the index says."""
+    paths = make_ct_series(tmp_path / "rows", slices=3, size=16, patient_id="WADO-ROWS")
+    early = list(_store_all(live_server_proc, paths[:2]).values())
+    for item in early:  # the second one is served from the rows the first one brought
+        response = http.get(f"{item.url(live_server_proc.dicomweb)}/frames/1")
+        assert response.status_code == 200
+        assert parts(response)[0][1] == pydicom.dcmread(item.path).PixelData
+    (late,) = _store_all(live_server_proc, paths[2:]).values()
+    response = http.get(f"{late.url(live_server_proc.dicomweb)}/frames/1")
+    assert response.status_code == 200 and parts(response)[0][1] == pydicom.dcmread(late.path).PixelData
+    item = early[1]
+    wrong = f"{live_server_proc.dicomweb}/studies/{item.study}/series/{generate_uid()}/instances/{item.sop}/frames/1"
+    assert http.get(wrong).status_code == 404
+    deleted = live_server_proc.session("admin").delete(
+        f"{live_server_proc.dicomweb}/studies/{item.study}/series/{item.series}", timeout=30)
+    assert deleted.status_code == 204
+    for gone in (*early, late):
+        assert http.get(f"{gone.url(live_server_proc.dicomweb)}/frames/1").status_code == 404
+
+
 def test_frames_with_a_browser_session_until_logout(live_server_proc, data):
     item = data["ct"][0]
     url = f"{item.url(live_server_proc.dicomweb)}/frames/1"

@@ -71,6 +71,13 @@ CACHE_REVALIDATE = b"private, no-cache"
 INLINE_READ_BYTES = 4 << 20  # larger reads go to a thread so the event loop never waits on a cold disk
 DEFAULT_FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"'
 _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wado-fastpath")
+# The first frame asked of a series brings the rows of all its instances (up to this many), so that the rest of
+# the series is served without a database lookup each, and asks the kernel to read their frames ahead: STOW-RS
+# writes around the page cache (storage.direct_io), so a study that just arrived is on disk only, and a read of
+# it on the event loop would hold every other request up while the disk answers.
+SERIES_ROWS_MAX = 4096
+READAHEAD_BYTES = 512 << 20  # frame bytes of one series asked ahead at most
+_READAHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wado-readahead")
 
 
 class _TtlCache:
@@ -147,24 +154,59 @@ def _resolve_access(user, study: str) -> bool:
     return can_view_study(user, study)
 
 
-def _resolve_instance(sop: str) -> dict | None:
-    row = (
-        Instance.objects.filter(sop_instance_uid=sop)
-        .values("series__series_instance_uid", "series__study__study_instance_uid", "storage_key",
-                "transfer_syntax_uid", "number_of_frames", "frame_index")
-        .first()
-    )
-    if row is None:
-        return None
+ROW_FIELDS = ("sop_instance_uid", "storage_key", "transfer_syntax_uid", "number_of_frames", "frame_index")
+
+
+def _frame_row(row: dict, study: str, series: str) -> dict:
     path = get_storage().local_path(row["storage_key"])
     return {
-        "study": row["series__study__study_instance_uid"],
-        "series": row["series__series_instance_uid"],
+        "study": study,
+        "series": series,
         "path": str(path) if path is not None else None,
         "ts": row["transfer_syntax_uid"],
         "frames": row["number_of_frames"] or 0,
         "index": row["frame_index"] or [],
     }
+
+
+def _resolve_rows(sop: str) -> dict[str, dict]:
+    """The frame row of ``sop`` and of the other instances of its series (SOP Instance UID -> row); {} when
+    there is no such instance."""
+    row = (
+        Instance.objects.filter(sop_instance_uid=sop)
+        .values("series_id", "series__series_instance_uid", "series__study__study_instance_uid", *ROW_FIELDS)
+        .first()
+    )
+    if row is None:
+        return {}
+    study, series = row["series__study__study_instance_uid"], row["series__series_instance_uid"]
+    siblings = (Instance.objects.filter(series_id=row["series_id"]).exclude(sop_instance_uid=sop)
+                .order_by("instance_number", "pk").values(*ROW_FIELDS)[:SERIES_ROWS_MAX - 1])
+    return {r["sop_instance_uid"]: _frame_row(r, study, series) for r in (row, *siblings)}
+
+
+def _readahead(rows: list[dict]) -> None:
+    """Ask the kernel to read the frames of ``rows`` into the page cache (at most READAHEAD_BYTES); it reads
+    them while the viewer is busy with the first ones. Best effort: a file that is gone or refuses is skipped."""
+    budget = READAHEAD_BYTES
+    for row in rows:
+        if row["path"] is None or budget <= 0:
+            continue
+        try:
+            fd = os.open(row["path"], os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            for fragments in row["index"]:
+                for offset, length in fragments:
+                    os.posix_fadvise(fd, offset, length, os.POSIX_FADV_WILLNEED)
+                    budget -= length
+                if budget <= 0:
+                    break
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 async def remembered_user(run, authorization: str, session_key: str):
@@ -238,6 +280,7 @@ class WadoFastPath:
     def __init__(self, app):
         self.app = app
         self._ready = False
+        self._pending: dict[str, asyncio.Future] = {}  # series UID (as in the URL) -> its rows being looked up
         # LIGHTBOX_WADO_FASTPATH=0 sends every request through Django (to compare, or to rule this route out)
         self.enabled = os.environ.get("LIGHTBOX_WADO_FASTPATH", "1").strip().lower() not in {"0", "false", "no", "off"}
 
@@ -285,6 +328,30 @@ class WadoFastPath:
             _access.put((user.pk, study), allowed)
         return user if allowed else None
 
+    async def _row(self, sop: str, series: str) -> dict | None:
+        """The frame row of ``sop``: remembered, or looked up together with the rest of its series (one lookup of
+        a series at a time: a viewer asks for several of its frames at once), whose frames are then read ahead."""
+        row = _instances.get(sop)
+        if row is not None:
+            return row
+        if (pending := self._pending.get(series)) is not None:
+            await pending
+            if (row := _instances.get(sop)) is not None:
+                return row
+        lookup = asyncio.get_running_loop().create_future()
+        self._pending[series] = lookup
+        try:
+            rows = await self._run(_resolve_rows, sop)
+        finally:
+            if self._pending.get(series) is lookup:
+                del self._pending[series]
+            lookup.set_result(None)
+        for uid, found in rows.items():
+            _instances.put(uid, found)
+        if rows:
+            _READAHEAD.submit(_readahead, list(rows.values()))
+        return rows.get(sop)
+
     def _common_headers(self, scope, headers: dict[bytes, bytes], cache: bytes) -> list[tuple[bytes, bytes]]:
         out = [(b"cache-control", cache), *_security_headers(_scheme(scope, headers))]
         if b"authorization" not in headers:
@@ -302,12 +369,9 @@ class WadoFastPath:
             numbers = parse_frame_list(frame_list)
         except FrameListError:
             return False
-        row = _instances.get(sop)
+        row = await self._row(sop, series)
         if row is None:
-            row = await self._run(_resolve_instance, sop)
-            if row is None:
-                return False
-            _instances.put(sop, row)
+            return False
         if (row["study"] != study or row["series"] != series or row["path"] is None
                 or max(numbers) > row["frames"] or len(row["index"]) < row["frames"]):
             return False  # another path, no such frame, not on local disk, or no byte offsets: Django answers
