@@ -35,7 +35,7 @@ from bench.measure import BenchError  # noqa: E402
 from bench.probes import Probe, run_interleaved  # noqa: E402
 from bench.report import Figure, errors, markdown, table, write_json  # noqa: E402
 from bench.targets import Target  # noqa: E402
-from tests.livesrv import LiveServer  # noqa: E402
+from tests.livesrv import LiveServer, _create_database  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 SEED_STUDIES = 10_000
@@ -128,7 +128,7 @@ def qido_figures(bench: Bench, scale: str, patient_ids: dict[str, str]) -> None:
                   lambda t: fig.qido(t, {**base, "StudyDate": "20200101-20200331"}), n)
 
 
-def seed(bench: Bench, servers: dict[str, LiveServer], orthanc: orthanc_mod.OrthancServer | None) -> dict:
+def seed(bench: Bench, servers: dict[str, LiveServer], orthancs: dict[str, orthanc_mod.OrthancServer]) -> dict:
     """Grow every index to ``seed_studies`` studies; returns what it took, per target."""
     count = bench.plan.seed_studies
     done = {}
@@ -139,8 +139,8 @@ def seed(bench: Bench, servers: dict[str, LiveServer], orthanc: orthanc_mod.Orth
                                         "--seed", "1")
             done[target.name] = {"studies": count, "seconds": time.perf_counter() - start,
                                  "how": "manage.py seed_index (index rows, no files)"}
-        elif orthanc is not None:
-            result = fig.post_instances_orthanc(orthanc.url, seed_instances(count), clients=4,
+        elif target.name in orthancs:
+            result = fig.post_instances_orthanc(orthancs[target.name].url, seed_instances(count), clients=4,
                                                 deadline_s=bench.plan.orthanc_seed_deadline_s)
             done[target.name] = {"studies": result["stored"], "seconds": result["seconds"],
                                  "how": "REST POST /instances, 4 clients, 1-instance studies",
@@ -183,6 +183,19 @@ def read_figures(bench: Bench, plan: Plan, ct: CtSeries, stow1: CtSeries, roots:
                   plan.render_n)
 
 
+def ratio_pairs(names: list[str]) -> list[tuple[str, str]]:
+    """Which ratios to print: each Lightbox against the Orthanc on the same kind of index where there is one
+    (Lightbox-PG against Orthanc-PG), else against Orthanc."""
+    if "Orthanc" not in names:
+        return []
+    pairs = []
+    for name in names:
+        if name.startswith("Lightbox"):
+            twin = name.replace("Lightbox", "Orthanc", 1)
+            pairs.append((name, twin if twin in names else "Orthanc"))
+    return pairs
+
+
 def machine() -> dict:
     cpu = ""
     try:
@@ -215,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {tool} not found, its figures will be missing", file=sys.stderr)
 
     tmp = Path(tempfile.mkdtemp(prefix="lightbox-bench-"))
-    orthanc: orthanc_mod.OrthancServer | None = None
+    orthancs: dict[str, orthanc_mod.OrthancServer] = {}
     servers: dict[str, LiveServer] = {}
     targets: list[Target] = []
     meta: dict = {"quick": args.quick, "plan": plan.__dict__, "machine": machine(), "targets": {}}
@@ -230,19 +243,28 @@ def main(argv: list[str] | None = None) -> int:
         small_series = [(as_series(paths), paths) for paths in small]
         cstore_files = {n: s.write(tmp / f"cstore{n}") for n, s in ((1, cstore1), (4, cstore4))}
 
+        db_url = os.environ.get("LIGHTBOX_TEST_DATABASE_URL") if args.production else None
+        if args.production and not db_url:
+            raise SystemExit("--production needs LIGHTBOX_TEST_DATABASE_URL (a PostgreSQL admin URL)")
         if not args.no_orthanc:
             why = orthanc_mod.available()
             if why:
                 raise SystemExit(f"Orthanc unavailable: {why} (or run with --no-orthanc)")
-            orthanc = orthanc_mod.OrthancServer(tmp / "orthanc").start()
-            targets.append(Target("Orthanc", orthanc.dicomweb, None, orthanc.dicom_port, orthanc_mod.AE_TITLE,
-                                  thumbnails=False, description=orthanc.version() + ", authentication disabled"))
+            variants = [("Orthanc", None, "SQLite index")]
+            if db_url:  # Lightbox-PG's counterpart: Orthanc with its PostgreSQL index plugin, on the same server
+                if why := orthanc_mod.postgresql_available():
+                    bench.log(f"no Orthanc-PG: {why}")
+                else:
+                    variants.append(("Orthanc-PG", _create_database(db_url), "PostgreSQL index"))
+            for name, database, index in variants:
+                server = orthanc_mod.OrthancServer(tmp / name.lower(), postgresql=database).start()
+                orthancs[name] = server
+                targets.append(Target(name, server.dicomweb, None, server.dicom_port, orthanc_mod.AE_TITLE,
+                                      thumbnails=False,
+                                      description=f"{server.version()}, {index}, authentication disabled"))
         bench.log("starting Lightbox")
         lightboxes = [("Lightbox", None)]
-        if args.production:
-            db_url = os.environ.get("LIGHTBOX_TEST_DATABASE_URL")
-            if not db_url:
-                raise SystemExit("--production needs LIGHTBOX_TEST_DATABASE_URL (a PostgreSQL admin URL)")
+        if db_url:
             lightboxes.append(("Lightbox-PG", db_url))
         for name, db_url in lightboxes:
             server = start_lightbox(tmp / name.lower(), database_url=db_url,
@@ -282,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if plan.seed_studies and "qido" in only:
             bench.log(f"growing every index to {plan.seed_studies:,} more studies")
-            meta["seeding"] = seed(bench, servers, orthanc)
+            meta["seeding"] = seed(bench, servers, orthancs)
             scale = f"{plan.seed_studies // 1000}k studies"
             ids = {}
             for t in targets:
@@ -295,15 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers.values():
             server.stop()
-        if orthanc is not None:
-            orthanc.stop()
+        for server in orthancs.values():
+            server.stop()
         if args.keep:
             print(f"stores kept in {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
     names = [t.name for t in targets]
-    baseline = "Orthanc" if "Orthanc" in names else None
+    pairs = ratio_pairs(names)
     meta["seconds"] = time.monotonic() - bench.started
     meta["machine"]["load_average_at_end"] = os.getloadavg()
     print()
@@ -314,12 +336,13 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {loadavg[0]:.1f} at start, {loadavg[1]:.1f} at end")
     if max(loadavg) > (os.cpu_count() or 1) * 0.75:
         print("WARNING: other work was running on this machine: absolute figures are low, ratios less reliable")
-    print("ratios are Lightbox/Orthanc; 'better' says which direction wins; latency cells are median / p95\n")
-    print(table(bench.figures, names, baseline))
+    print("ratios are Lightbox/Orthanc (on PostgreSQL: Lightbox-PG/Orthanc-PG where both ran); 'better' says "
+          "which direction wins; latency cells are median / p95\n")
+    print(table(bench.figures, names, pairs))
     if errs := errors(bench.figures):
         print("\n" + errs)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    meta["markdown"] = markdown(bench.figures, names, baseline)
+    meta["markdown"] = markdown(bench.figures, names, pairs)
     meta["only"] = sorted(only)
     name = f"dicomweb-{stamp}" + ("" if only == groups else "-" + "-".join(sorted(only)))
     # a partial run (--only) does not replace dicomweb-latest.json, which holds the last full table

@@ -12,6 +12,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import requests
 
@@ -19,6 +20,7 @@ from tests.livesrv import free_port
 
 ORTHANC_BIN = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+POSTGRESQL_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"  # Debian: orthanc-postgresql
 AE_TITLE = "ORTHANC"
 
 
@@ -30,12 +32,21 @@ def available() -> str | None:
     return None
 
 
+def postgresql_available() -> str | None:
+    """None when Orthanc's PostgreSQL index plugin is installed, else why not."""
+    if not os.path.exists(POSTGRESQL_PLUGIN):
+        return f"{POSTGRESQL_PLUGIN} is missing (apt-get install orthanc-postgresql)"
+    return None
+
+
 @dataclass
 class OrthancServer:
     work_dir: Path
     http_port: int = field(default_factory=free_port)
     dicom_port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    postgresql: str | None = None  # a database URL: the index goes there (files stay on disk), as Lightbox-PG's
+
 
     @property
     def url(self) -> str:
@@ -56,6 +67,19 @@ class OrthancServer:
             "HttpCompressionEnabled": True, "KeepAlive": True, "TcpNoDelay": True, "HttpThreadsCount": 50,
             "Plugins": [DICOMWEB_PLUGIN],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "Host": f"127.0.0.1:{self.http_port}", "Ssl": False},
+            **self._postgresql(),
+        }
+
+    def _postgresql(self) -> dict:
+        if not self.postgresql:
+            return {}
+        url = urlparse(self.postgresql)
+        return {
+            "Plugins": [DICOMWEB_PLUGIN, POSTGRESQL_PLUGIN],
+            "PostgreSQL": {"EnableIndex": True, "EnableStorage": False, "Host": url.hostname or "127.0.0.1",
+                           "Port": url.port or 5432, "Database": url.path.lstrip("/"),
+                           "Username": unquote(url.username or ""), "Password": unquote(url.password or ""),
+                           "Lock": False},
         }
 
     def start(self, timeout: float = 60) -> OrthancServer:

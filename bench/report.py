@@ -52,15 +52,12 @@ def _ms(value: float) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
-def table(figures: list[Figure], targets: list[str], baseline: str | None) -> str:
-    head = ["figure", *targets]
-    others = [t for t in targets if t != baseline] if baseline else []
-    head += [f"{t}/{baseline}" for t in others]
-    head.append("better")
+def table(figures: list[Figure], targets: list[str], pairs: list[tuple[str, str]]) -> str:
+    """Plain-text table: each target's cell, then the ratio of each (target, baseline) pair."""
+    head = ["figure", *targets, *[f"{t}/{b}" for t, b in pairs], "better"]
     rows = [head]
     for f in figures:
-        row = [f.label, *[f.cell(t) for t in targets]]
-        row += [f.ratio(t, baseline) for t in others]
+        row = [f.label, *[f.cell(t) for t in targets], *[f.ratio(t, b) for t, b in pairs]]
         row.append("higher" if f.higher_is_better else "lower")
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
@@ -72,12 +69,11 @@ def table(figures: list[Figure], targets: list[str], baseline: str | None) -> st
     return "\n".join(lines)
 
 
-def markdown(figures: list[Figure], targets: list[str], baseline: str | None) -> str:
-    others = [t for t in targets if t != baseline] if baseline else []
-    head = ["figure", *targets, *[f"{t} / {baseline}" for t in others], "better"]
+def markdown(figures: list[Figure], targets: list[str], pairs: list[tuple[str, str]]) -> str:
+    head = ["figure", *targets, *[f"{t} / {b}" for t, b in pairs], "better"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for f in figures:
-        row = [f.label, *[f.cell(t) for t in targets], *[f.ratio(t, baseline) for t in others],
+        row = [f.label, *[f.cell(t) for t in targets], *[f.ratio(t, b) for t, b in pairs],
                "higher" if f.higher_is_better else "lower"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
