@@ -231,9 +231,8 @@ def frames(target: Target, ct: CtSeries, clients: int, encoding: str, seconds: f
             codings.update(result.codings)
         else:
             def request(session: requests.Session, i: int) -> int:
-                resp = session.get(target.url(paths[(i + 37 * r) % len(paths)]), headers=headers, timeout=60)
-                if resp.status_code != 200:
-                    raise BenchError(f"frame: HTTP {resp.status_code} {resp.text[:200]!r}")
+                resp = check(session.get(target.url(paths[(i + 37 * r) % len(paths)]), headers=headers, timeout=60),
+                             "frame")
                 codings.add(resp.headers.get("Content-Encoding", "identity"))
                 return len(resp.content)
 

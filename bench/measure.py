@@ -168,9 +168,7 @@ def client_process() -> None:
     part = {"done": 0, "bytes": 0, "errors": [], "codings": [], "cpu_s": 0.0, "end": 0.0}
 
     def get(i: int) -> int:
-        resp = session.get(urls[i % len(urls)], headers=headers, timeout=60)
-        if resp.status_code != 200:
-            raise BenchError(f"HTTP {resp.status_code} {resp.text[:200]!r}")
+        resp = check(session.get(urls[i % len(urls)], headers=headers, timeout=60), "GET")
         coding = resp.headers.get("Content-Encoding", "identity")
         if coding not in part["codings"]:
             part["codings"].append(coding)
