@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--production", action="store_true",
                         help="also measure Lightbox on PostgreSQL (LIGHTBOX_TEST_DATABASE_URL)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores (path printed)")
+    parser.add_argument("--seed-studies", type=int, default=None, metavar="N",
+                        help=f"studies added to every index before the second round of searches (default {SEED_STUDIES:,}; "
+                             "100000 for the issue's scale: Orthanc takes minutes to take them)")
     parser.add_argument("--only", default="", metavar="GROUPS",
                         help="comma-separated figure groups to run: qido, stow, cstore, reads (default: all)")
     args = parser.parse_args(argv)
@@ -223,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     if only - groups:
         parser.error(f"--only: unknown group(s) {', '.join(sorted(only - groups))} (known: {', '.join(sorted(groups))})")
     plan = QUICK if args.quick else Plan()
+    if args.seed_studies is not None:
+        if args.seed_studies < 0:
+            parser.error("--seed-studies: a number of studies, 0 or more")
+        # Orthanc stores ~500 one-instance studies a second here: give it a minute per 10,000, three at least
+        plan = replace(plan, seed_studies=args.seed_studies,
+                       orthanc_seed_deadline_s=max(180.0, args.seed_studies / 10_000 * 60.0))
     for tool in ("storescu", "wrk"):
         if not shutil.which(tool):
             print(f"note: {tool} not found, its figures will be missing", file=sys.stderr)

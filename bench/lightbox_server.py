@@ -14,6 +14,10 @@ USER = ("rad", "rad-pass-123")  # created by LiveServer.start with the radiologi
 
 def start_lightbox(data_dir: Path, *, database_url: str | None = None, redis_url: str | None = None) -> LiveServer:
     server = make_live_server(data_dir, production=False)
+    # The archive is measured, not the AI: in embedded mode the worker warms every model in the web process for
+    # several seconds after start (imports and one run each, holding the GIL: stalls of up to ~1 s), which would
+    # fall on whichever figures come first; a production web process never does (its workers are processes).
+    server.env["LIGHTBOX_AI_WARM"] = "0"
     if database_url:
         server.env["DATABASE_URL"] = _create_database(database_url)
     if redis_url:
