@@ -4,6 +4,7 @@ The searches sort by ``study_date DESC NULLS LAST, study_time DESC, id DESC``. S
 backwards for that (NULL is its smallest value, the row id breaks ties), but PostgreSQL cannot: a backward scan
 of an ascending index puts NULLs first, so the study list sorted every row (62 ms at 100,000 studies against 3 ms
 with this index; docs/PERFORMANCE.md). SQLite does not accept NULLS LAST in an index, hence SQL for PostgreSQL only.
+Building it holds writes to the study table for a moment per ~100,000 studies: upgrade a large archive when quiet.
 """
 from django.db import migrations
 
