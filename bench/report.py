@@ -52,15 +52,19 @@ def _ms(value: float) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
-def table(figures: list[Figure], targets: list[str], pairs: list[tuple[str, str]]) -> str:
-    """Plain-text table: each target's cell, then the ratio of each (target, baseline) pair."""
-    head = ["figure", *targets, *[f"{t}/{b}" for t, b in pairs], "better"]
-    rows = [head]
+def _rows(figures: list[Figure], targets: list[str], pairs: list[tuple[str, str]], sep: str) -> list[list[str]]:
+    """The header, then one row per figure: each target's cell, the ratio of each (target, baseline) pair."""
+    rows = [["figure", *targets, *[f"{t}{sep}{b}" for t, b in pairs], "better"]]
     for f in figures:
-        row = [f.label, *[f.cell(t) for t in targets], *[f.ratio(t, b) for t, b in pairs]]
-        row.append("higher" if f.higher_is_better else "lower")
-        rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        rows.append([f.label, *[f.cell(t) for t in targets], *[f.ratio(t, b) for t, b in pairs],
+                     "higher" if f.higher_is_better else "lower"])
+    return rows
+
+
+def table(figures: list[Figure], targets: list[str], pairs: list[tuple[str, str]]) -> str:
+    """Plain text, columns aligned."""
+    rows = _rows(figures, targets, pairs, "/")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, r in enumerate(rows):
         lines.append(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
@@ -70,12 +74,9 @@ def table(figures: list[Figure], targets: list[str], pairs: list[tuple[str, str]
 
 
 def markdown(figures: list[Figure], targets: list[str], pairs: list[tuple[str, str]]) -> str:
-    head = ["figure", *targets, *[f"{t} / {b}" for t, b in pairs], "better"]
+    head, *rows = _rows(figures, targets, pairs, " / ")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for f in figures:
-        row = [f.label, *[f.cell(t) for t in targets], *[f.ratio(t, b) for t, b in pairs],
-               "higher" if f.higher_is_better else "lower"]
-        lines.append("| " + " | ".join(row) + " |")
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
